@@ -1,0 +1,1 @@
+"""Reading, importing, cleaning, generating and splitting load data."""
