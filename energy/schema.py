@@ -103,7 +103,9 @@ def normalise_units(df: pd.DataFrame, load_unit: str = "mw", temp_unit: str = "c
     (given in ``temp_unit``) to MW and °C. Returns a copy."""
     lu, tu = load_unit.lower(), temp_unit.lower()
     if lu not in LOAD_UNITS:
-        raise SchemaError(f"load unit: unknown unit {load_unit!r} (expected one of {sorted(LOAD_UNITS)})")
+        raise SchemaError(
+            f"load unit: unknown unit {load_unit!r} (expected one of {sorted(LOAD_UNITS)})"
+        )
     if tu not in TEMPERATURE_UNITS:
         raise SchemaError(f"temperature unit: unknown unit {temp_unit!r} (expected 'c' or 'f')")
     out = df.copy()
@@ -135,7 +137,10 @@ def _first_bad(df: pd.DataFrame, mask: pd.Series | np.ndarray, col: str) -> str:
     if CITY in df.columns and TIME in df.columns:
         where += f" (city {row[CITY]!r}, {row[TIME]})"
     more = f" and {len(idx) - 1} more rows" if len(idx) > 1 else ""
-    return f"{where}: value {row[col]!r}{more}"
+    value = row[col]
+    if isinstance(value, np.generic):
+        value = value.item()
+    return f"{where}: value {value!r}{more}"
 
 
 def _require(df: pd.DataFrame, columns: Iterable[str], table: str) -> None:
@@ -160,7 +165,9 @@ def to_utc(series: pd.Series, column: str, assume_tz: str | None = None) -> pd.S
         bad = parsed.isna() & s.notna()
         if bad.any():
             i = int(np.flatnonzero(bad.to_numpy())[0])
-            raise SchemaError(f"column {column!r}, row {i}: cannot parse {s.iloc[i]!r} as a timestamp")
+            raise SchemaError(
+                f"column {column!r}, row {i}: cannot parse {s.iloc[i]!r} as a timestamp"
+            )
         s = parsed
     if getattr(s.dt, "tz", None) is None:
         if assume_tz is None:
@@ -184,11 +191,15 @@ def validate_load(df: pd.DataFrame, *, allow_missing_load: bool = True) -> pd.Da
     _require(df, LOAD_REQUIRED, "load")
     out = df.copy()
     if out[CITY].isna().any():
-        raise SchemaError(f"column {CITY!r}, {_first_bad(out, out[CITY].isna(), CITY)}: empty city id")
+        raise SchemaError(
+            f"column {CITY!r}, {_first_bad(out, out[CITY].isna(), CITY)}: empty city id"
+        )
     out[CITY] = out[CITY].astype(str)
     out[TIME] = to_utc(out[TIME], TIME)
     if out[TIME].isna().any():
-        raise SchemaError(f"column {TIME!r}, {_first_bad(out, out[TIME].isna(), TIME)}: empty timestamp")
+        raise SchemaError(
+            f"column {TIME!r}, {_first_bad(out, out[TIME].isna(), TIME)}: empty timestamp"
+        )
     not_hourly = out[TIME].dt.floor("h") != out[TIME]
     if not_hourly.any():
         raise SchemaError(
@@ -205,7 +216,9 @@ def validate_load(df: pd.DataFrame, *, allow_missing_load: bool = True) -> pd.Da
             raise SchemaError(f"column {col!r}, {_first_bad(out, bad, col)}: not a number")
         out[col] = num.astype("float64")
     if not allow_missing_load and out[LOAD].isna().any():
-        raise SchemaError(f"column {LOAD!r}, {_first_bad(out, out[LOAD].isna(), LOAD)}: missing load")
+        raise SchemaError(
+            f"column {LOAD!r}, {_first_bad(out, out[LOAD].isna(), LOAD)}: missing load"
+        )
     neg = out[LOAD] < 0
     if neg.any():
         raise SchemaError(f"column {LOAD!r}, {_first_bad(out, neg, LOAD)}: negative load")
@@ -251,7 +264,9 @@ def validate_cities(df: pd.DataFrame) -> pd.DataFrame:
             f"cities table, column 'country', {_first_bad(out, bad_country, 'country')}: "
             "not an ISO 3166-1 alpha-2 code"
         )
-    bad_sub = (out["subdivision"] != "") & ~out["subdivision"].str.fullmatch(r"[A-Z]{2}-[A-Z0-9]{1,3}")
+    bad_sub = (out["subdivision"] != "") & ~out["subdivision"].str.fullmatch(
+        r"[A-Z]{2}-[A-Z0-9]{1,3}"
+    )
     if bad_sub.any():
         raise SchemaError(
             f"cities table, column 'subdivision', {_first_bad(out, bad_sub, 'subdivision')}: "
@@ -269,13 +284,17 @@ def validate_cities(df: pd.DataFrame) -> pd.DataFrame:
         num = pd.to_numeric(out[col], errors="coerce")
         bad = num.isna() & out[col].notna() & (out[col].astype(str) != "")
         if bad.any():
-            raise SchemaError(f"cities table, column {col!r}, {_first_bad(out, bad, col)}: not a number")
+            raise SchemaError(
+                f"cities table, column {col!r}, {_first_bad(out, bad, col)}: not a number"
+            )
         out[col] = num.astype("float64")
     ranges = {"lat": (-90, 90), "lon": (-180, 180), "population": (0, 1e10), "area_km2": (0, 1e8)}
     for col, (lo, hi) in ranges.items():
         bad = (out[col] < lo) | (out[col] > hi)
         if bad.any():
-            raise SchemaError(f"cities table, column {col!r}, {_first_bad(out, bad, col)}: out of range")
+            raise SchemaError(
+                f"cities table, column {col!r}, {_first_bad(out, bad, col)}: out of range"
+            )
     if "attrs" not in out:
         out["attrs"] = "{}"
     out["attrs"] = out["attrs"].map(_attrs_json)
@@ -313,7 +332,9 @@ def validate_events(df: pd.DataFrame, city_ids: Iterable[str] | None = None) -> 
     out["end"] = to_utc(out["end"], "end")
     bad = out["end"] <= out["start"]
     if bad.any():
-        raise SchemaError(f"events table, column 'end', {_first_bad(out, bad, 'end')}: not after 'start'")
+        raise SchemaError(
+            f"events table, column 'end', {_first_bad(out, bad, 'end')}: not after 'start'"
+        )
     if "direction" not in out:
         out["direction"] = ""
     out["direction"] = out["direction"].fillna("").astype(str).str.lower()
@@ -327,7 +348,9 @@ def validate_events(df: pd.DataFrame, city_ids: Iterable[str] | None = None) -> 
         known = set(city_ids) | {ALL_CITIES}
         bad = ~out["city_id"].isin(known)
         if bad.any():
-            raise SchemaError(f"events table, column 'city_id', {_first_bad(out, bad, 'city_id')}: unknown city")
+            raise SchemaError(
+                f"events table, column 'city_id', {_first_bad(out, bad, 'city_id')}: unknown city"
+            )
     for col in ("name", "kind"):
         out[col] = out[col].fillna("").astype(str)
     return out[list(EVENT_COLUMNS)]
@@ -337,4 +360,6 @@ def check_cities_cover(load: pd.DataFrame, cities: pd.DataFrame) -> None:
     """Every city in the load table must have a row in the cities table."""
     missing = sorted(set(load[CITY].unique()) - set(cities["city_id"]))
     if missing:
-        raise SchemaError(f"cities table: no row for city_id {missing[0]!r} found in the load table")
+        raise SchemaError(
+            f"cities table: no row for city_id {missing[0]!r} found in the load table"
+        )

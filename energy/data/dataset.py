@@ -67,7 +67,9 @@ class Dataset:
             return self
         unknown = sorted(set(cities) - set(self.city_ids))
         if unknown:
-            raise DatasetError(f"--cities: unknown city_id {unknown[0]!r} (have {', '.join(self.city_ids)})")
+            raise DatasetError(
+                f"--cities: unknown city_id {unknown[0]!r} (have {', '.join(self.city_ids)})"
+            )
         keep = self.load[schema.CITY].isin(cities)
         ev = self.events
         ev = ev[ev["city_id"].isin([*cities, schema.ALL_CITIES])] if len(ev) else ev
@@ -80,7 +82,9 @@ class Dataset:
         )
 
 
-def content_hash(load: pd.DataFrame, cities: pd.DataFrame, events: pd.DataFrame | None = None) -> str:
+def content_hash(
+    load: pd.DataFrame, cities: pd.DataFrame, events: pd.DataFrame | None = None
+) -> str:
     """sha256 over the values of the canonical tables (order-independent within a table)."""
     h = hashlib.sha256()
     for name, df, keys in (
@@ -130,7 +134,11 @@ def build_manifest(
         "created_at": datetime.now(UTC).isoformat(timespec="seconds"),
         "source": source,
         "command": command,
-        "rows": {"load": int(len(load)), "cities": int(len(ds.cities)), "events": int(len(ds.events))},
+        "rows": {
+            "load": int(len(load)),
+            "cities": int(len(ds.cities)),
+            "events": int(len(ds.events)),
+        },
         "columns": list(load.columns),
         "span_utc": [str(load[schema.TIME].min()), str(load[schema.TIME].max())],
         "cities": [
@@ -159,7 +167,9 @@ def write_dataset(ds: Dataset, out: str | os.PathLike[str]) -> Path:
     ds.cities.to_parquet(tmp / CITIES_FILE, index=False)
     if len(ds.events):
         ds.events.to_parquet(tmp / EVENTS_FILE, index=False)
-    (tmp / MANIFEST_FILE).write_text(json.dumps(ds.manifest, indent=2, default=_json_default) + "\n")
+    (tmp / MANIFEST_FILE).write_text(
+        json.dumps(ds.manifest, indent=2, default=_json_default) + "\n"
+    )
     (tmp / QUALITY_FILE).write_text(json.dumps(ds.quality, indent=2, default=_json_default) + "\n")
     if out.exists():
         shutil.rmtree(out)
@@ -178,11 +188,15 @@ def read_dataset(path: str | os.PathLike[str], *, verify: bool = False) -> Datas
         raise DatasetError(f"--data: {str(p)!r} is not a directory")
     for name in (LOAD_FILE, CITIES_FILE, MANIFEST_FILE):
         if not (p / name).is_file():
-            raise DatasetError(f"--data: {str(p)!r} has no {name} (import data with `energy data import`)")
+            raise DatasetError(
+                f"--data: {str(p)!r} has no {name} (import data with `energy data import`)"
+            )
     load = pd.read_parquet(p / LOAD_FILE)
     cities = pd.read_parquet(p / CITIES_FILE)
     events = (
-        pd.read_parquet(p / EVENTS_FILE) if (p / EVENTS_FILE).is_file() else schema.validate_events(pd.DataFrame())
+        pd.read_parquet(p / EVENTS_FILE)
+        if (p / EVENTS_FILE).is_file()
+        else schema.validate_events(pd.DataFrame())
     )
     manifest = json.loads((p / MANIFEST_FILE).read_text())
     quality = json.loads((p / QUALITY_FILE).read_text()) if (p / QUALITY_FILE).is_file() else {}

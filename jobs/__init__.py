@@ -1,0 +1,1 @@
+"""Entry points submitted to a Ray cluster (train, tune, backtest, retrain schedules)."""

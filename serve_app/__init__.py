@@ -1,0 +1,1 @@
+"""Ray Serve application for forecasts over HTTP (serving milestone; see the issue tracker)."""
