@@ -19,8 +19,8 @@ Cities table: ``city_id, name, country (ISO 3166-1 alpha-2), subdivision (ISO 31
 timezone (IANA), lat, lon, population, area_km2`` plus free-form static attributes in ``attrs``
 (a JSON object per city). Unknown values stay empty (NaN / ""), never invented.
 
-Events table: ``city_id`` (or ``*`` for all cities), ``start``/``end`` (tz-aware UTC, end exclusive),
-``name``, ``kind`` and an optional ``direction`` (``up``, ``down`` or empty).
+Events table: ``city_id`` (or ``*`` for all cities), ``start``/``end`` (tz-aware UTC, end
+exclusive), ``name``, ``kind`` and an optional ``direction`` (``up``, ``down`` or empty).
 """
 
 from __future__ import annotations

@@ -135,9 +135,9 @@ def build_manifest(
         "source": source,
         "command": command,
         "rows": {
-            "load": int(len(load)),
-            "cities": int(len(ds.cities)),
-            "events": int(len(ds.events)),
+            "load": len(load),
+            "cities": len(ds.cities),
+            "events": len(ds.events),
         },
         "columns": list(load.columns),
         "span_utc": [str(load[schema.TIME].min()), str(load[schema.TIME].max())],

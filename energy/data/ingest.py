@@ -113,7 +113,7 @@ def synth_dataset(
     start: str = "2020-01-01",
     progress: Progress = _quiet,
 ) -> Dataset:
-    """Generate a synthetic data set (for tests, scale tests and offline demos; never for accuracy)."""
+    """Generate a synthetic data set (tests, scale tests, offline demos; never for accuracy)."""
     from energy.data import synthetic
 
     if n_cities < 1:

@@ -24,7 +24,7 @@ _REASON_COLOURS = {
 
 
 def plot_quality(ds: Dataset, out: Path, max_cities: int = 50) -> list[Path]:
-    """Write ``out/quality_<city>.png`` for up to ``max_cities`` cities and ``out/quality_overview.png``."""
+    """Write ``out/quality_<city>.png`` (up to ``max_cities``) and ``out/quality_overview.png``."""
     import matplotlib
 
     matplotlib.use("Agg")
