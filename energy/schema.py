@@ -110,12 +110,21 @@ def normalise_units(df: pd.DataFrame, load_unit: str = "mw", temp_unit: str = "c
         raise SchemaError(f"temperature unit: unknown unit {temp_unit!r} (expected 'c' or 'f')")
     out = df.copy()
     if LOAD in out and lu != "mw":
-        out[LOAD] = pd.to_numeric(out[LOAD], errors="raise") * LOAD_UNITS[lu]
+        out[LOAD] = _to_float(out, LOAD) * LOAD_UNITS[lu]
     if tu == "f":
         for col in ("temperature_c", "dewpoint_c"):
             if col in out:
-                out[col] = fahrenheit_to_celsius(out[col].astype("float64"))
+                out[col] = fahrenheit_to_celsius(_to_float(out, col))
     return out
+
+
+def _to_float(df: pd.DataFrame, col: str) -> pd.Series:
+    """``df[col]`` as float64; text fails with the column, row and value named."""
+    num = pd.to_numeric(df[col], errors="coerce")
+    bad = num.isna() & df[col].notna()
+    if bad.any():
+        raise SchemaError(f"column {col!r}, {_first_bad(df, bad, col)}: not a number")
+    return num.astype("float64")
 
 
 # ---- helpers --------------------------------------------------------------------------------
@@ -158,10 +167,19 @@ def to_utc(series: pd.Series, column: str, assume_tz: str | None = None) -> pd.S
     """Parse ``series`` as timestamps and return tz-aware UTC.
 
     Naive timestamps are rejected unless ``assume_tz`` (IANA) says which clock they are on.
+    Text with different UTC offsets (e.g. either side of a DST change) is accepted.
     """
+    if assume_tz is not None and not is_valid_timezone(assume_tz):
+        raise SchemaError(
+            f"column {column!r}: unknown time zone {assume_tz!r} for naive timestamps "
+            "(expected an IANA name like 'America/New_York')"
+        )
     s = series
     if not pd.api.types.is_datetime64_any_dtype(s):
-        parsed = pd.to_datetime(s, errors="coerce", utc=False, format="mixed")
+        try:
+            parsed = pd.to_datetime(s, errors="coerce", utc=False, format="mixed")
+        except ValueError:  # pandas refuses mixed offsets unless utc=True
+            parsed = _parse_mixed_offsets(s, column)
         bad = parsed.isna() & s.notna()
         if bad.any():
             i = int(np.flatnonzero(bad.to_numpy())[0])
@@ -172,11 +190,46 @@ def to_utc(series: pd.Series, column: str, assume_tz: str | None = None) -> pd.S
     if getattr(s.dt, "tz", None) is None:
         if assume_tz is None:
             raise SchemaError(
-                f"column {column!r}: timestamps have no time zone (e.g. {s.iloc[0]!s}); "
+                f"column {column!r}: timestamps have no time zone "
+                f"(e.g. {s.iloc[0] if len(s) else 'none'!s}); "
                 "give them a UTC offset or pass the source time zone"
             )
-        s = s.dt.tz_localize(assume_tz, ambiguous="raise", nonexistent="raise")
+        try:
+            s = s.dt.tz_localize(assume_tz, ambiguous="raise", nonexistent="raise")
+        except ValueError as e:  # pytz's AmbiguousTimeError / NonExistentTimeError
+            raise SchemaError(_dst_problem(s, column, assume_tz)) from e
     return s.dt.tz_convert("UTC").astype("datetime64[us, UTC]")
+
+
+_OFFSET = r"(?:Z|UTC|GMT|[+-]\d{2}(?::?\d{2})?)$"
+
+
+def _parse_mixed_offsets(s: pd.Series, column: str) -> pd.Series:
+    """Timestamps with different UTC offsets → UTC; a naive one among them is an error."""
+    has_offset = s.astype(str).str.strip().str.contains(_OFFSET, regex=True)
+    naive = s.notna() & ~has_offset
+    if naive.any():
+        i = int(np.flatnonzero(naive.to_numpy())[0])
+        raise SchemaError(
+            f"column {column!r}, row {i}: {s.iloc[i]!r} has no UTC offset but other rows have "
+            "one (give every timestamp an offset)"
+        )
+    return pd.to_datetime(s, errors="coerce", utc=True, format="mixed")
+
+
+def _dst_problem(s: pd.Series, column: str, tz: str) -> str:
+    """Message for the first naive local time that does not exist or is ambiguous in ``tz``."""
+    missing = s.dt.tz_localize(tz, ambiguous="NaT", nonexistent="NaT").isna() & s.notna()
+    if not missing.any():
+        return f"column {column!r}: cannot place the timestamps on {tz}"
+    i = int(np.flatnonzero(missing.to_numpy())[0])
+    shifted = s.iloc[[i]].dt.tz_localize(tz, ambiguous="NaT", nonexistent="shift_forward")
+    ambiguous = bool(shifted.isna().iloc[0])
+    what = "is ambiguous (DST fall-back)" if ambiguous else "does not exist (DST spring-forward)"
+    return (
+        f"column {column!r}, row {i}: local time {s.iloc[i]} {what} in {tz}; "
+        "give the timestamps a UTC offset"
+    )
 
 
 # ---- validation -----------------------------------------------------------------------------
@@ -190,10 +243,9 @@ def validate_load(df: pd.DataFrame, *, allow_missing_load: bool = True) -> pd.Da
         raise SchemaError("load table is empty: no rows")
     _require(df, LOAD_REQUIRED, "load")
     out = df.copy()
-    if out[CITY].isna().any():
-        raise SchemaError(
-            f"column {CITY!r}, {_first_bad(out, out[CITY].isna(), CITY)}: empty city id"
-        )
+    empty = out[CITY].isna() | (out[CITY].astype(str).str.strip() == "")
+    if empty.any():
+        raise SchemaError(f"column {CITY!r}, {_first_bad(out, empty, CITY)}: empty city id")
     out[CITY] = out[CITY].astype(str)
     out[TIME] = to_utc(out[TIME], TIME)
     if out[TIME].isna().any():
@@ -222,6 +274,11 @@ def validate_load(df: pd.DataFrame, *, allow_missing_load: bool = True) -> pd.Da
     neg = out[LOAD] < 0
     if neg.any():
         raise SchemaError(f"column {LOAD!r}, {_first_bad(out, neg, LOAD)}: negative load")
+    for col in (LOAD, *WEATHER_COLUMNS):
+        if col in out:
+            inf = np.isinf(out[col].to_numpy())
+            if inf.any():
+                raise SchemaError(f"column {col!r}, {_first_bad(out, inf, col)}: infinite value")
     for col, (lo, hi) in _WEATHER_RANGES.items():
         if col in out:
             bad = (out[col] < lo) | (out[col] > hi)
@@ -249,6 +306,11 @@ def validate_cities(df: pd.DataFrame) -> pd.DataFrame:
         raise SchemaError("cities table is empty: no rows")
     _require(df, CITY_REQUIRED, "cities")
     out = df.copy().reset_index(drop=True)
+    empty = out["city_id"].isna() | (out["city_id"].astype(str).str.strip() == "")
+    if empty.any():
+        raise SchemaError(
+            f"cities table, column 'city_id', {_first_bad(out, empty, 'city_id')}: empty"
+        )
     out["city_id"] = out["city_id"].astype(str)
     dup = out.duplicated("city_id")
     if dup.any():
@@ -257,6 +319,7 @@ def validate_cities(df: pd.DataFrame) -> pd.DataFrame:
         if col not in out:
             out[col] = out["city_id"] if col == "name" else ""
         out[col] = out[col].fillna("").astype(str)
+    out["subdivision"] = out["subdivision"].str.strip().str.upper()
     out["country"] = out["country"].fillna("").astype(str).str.upper()
     bad_country = ~out["country"].str.fullmatch(r"[A-Z]{2}")
     if bad_country.any():
@@ -269,8 +332,15 @@ def validate_cities(df: pd.DataFrame) -> pd.DataFrame:
     )
     if bad_sub.any():
         raise SchemaError(
-            f"cities table, column 'subdivision', {_first_bad(out, bad_sub, 'subdivision')}: "
+            f"cities table, column 'subdivision', "
+            f"{_first_bad(df.reset_index(drop=True), bad_sub, 'subdivision')}: "
             "not an ISO 3166-2 code like 'US-MA'"
+        )
+    wrong_country = (out["subdivision"] != "") & (out["subdivision"].str[:2] != out["country"])
+    if wrong_country.any():
+        raise SchemaError(
+            f"cities table, column 'subdivision', {_first_bad(out, wrong_country, 'subdivision')}: "
+            "does not belong to the city's country"
         )
     bad_tz = ~out["timezone"].map(is_valid_timezone)
     if bad_tz.any():
@@ -304,10 +374,17 @@ def validate_cities(df: pd.DataFrame) -> pd.DataFrame:
 def _attrs_json(value: object) -> str:
     import json
 
-    if value is None or (isinstance(value, float) and np.isnan(value)) or value == "":
+    if value is None or value is pd.NA or (isinstance(value, float) and np.isnan(value)):
+        return "{}"
+    if isinstance(value, str) and not value.strip():
         return "{}"
     if isinstance(value, dict):
-        return json.dumps(value, sort_keys=True)
+        try:
+            return json.dumps(value, sort_keys=True)
+        except (TypeError, ValueError) as e:
+            raise SchemaError(
+                f"cities table, column 'attrs': not JSON-serialisable: {value!r}"
+            ) from e
     if isinstance(value, str):
         try:
             parsed = json.loads(value)
@@ -327,6 +404,11 @@ def validate_events(df: pd.DataFrame, city_ids: Iterable[str] | None = None) -> 
         )
     _require(df, EVENT_REQUIRED, "events")
     out = df.copy().reset_index(drop=True)
+    empty = out["city_id"].isna() | (out["city_id"].astype(str).str.strip() == "")
+    if empty.any():
+        raise SchemaError(
+            f"events table, column 'city_id', {_first_bad(out, empty, 'city_id')}: empty"
+        )
     out["city_id"] = out["city_id"].astype(str)
     out["start"] = to_utc(out["start"], "start")
     out["end"] = to_utc(out["end"], "end")
@@ -352,13 +434,16 @@ def validate_events(df: pd.DataFrame, city_ids: Iterable[str] | None = None) -> 
                 f"events table, column 'city_id', {_first_bad(out, bad, 'city_id')}: unknown city"
             )
     for col in ("name", "kind"):
-        out[col] = out[col].fillna("").astype(str)
+        empty = out[col].isna() | (out[col].astype(str).str.strip() == "")
+        if empty.any():
+            raise SchemaError(f"events table, column {col!r}, {_first_bad(out, empty, col)}: empty")
+        out[col] = out[col].astype(str)
     return out[list(EVENT_COLUMNS)]
 
 
 def check_cities_cover(load: pd.DataFrame, cities: pd.DataFrame) -> None:
     """Every city in the load table must have a row in the cities table."""
-    missing = sorted(set(load[CITY].unique()) - set(cities["city_id"]))
+    missing = sorted(set(load[CITY].astype(str).unique()) - set(cities["city_id"].astype(str)))
     if missing:
         raise SchemaError(
             f"cities table: no row for city_id {missing[0]!r} found in the load table"

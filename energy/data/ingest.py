@@ -75,8 +75,10 @@ def import_dataset(
         )
     if not src.exists():
         raise SourceError(f"SRC: {str(src)!r} does not exist")
+    options = options or {}
+    _check_options(kind, readers[kind], options)
     progress(f"reading {kind} from {src}")
-    raw = readers[kind](src, **(options or {}))
+    raw = readers[kind](src, **options)
     return finish(raw, out, command=_command_line(), cleaning=cleaning, progress=progress)
 
 
@@ -136,6 +138,24 @@ def synth_dataset(
         notes=["synthetic data: for tests and demos only, never for accuracy claims"],
     )
     return finish(raw, out, command=_command_line(), progress=progress)
+
+
+def _check_options(kind: str, reader: Callable[..., RawImport], options: dict[str, Any]) -> None:
+    """Unknown ``-o KEY=VALUE`` options fail with the accepted names, not a TypeError."""
+    import inspect
+
+    params = inspect.signature(reader).parameters
+    accepted = [
+        n
+        for n, p in params.items()
+        if p.kind is inspect.Parameter.KEYWORD_ONLY
+        or (p.kind is inspect.Parameter.POSITIONAL_OR_KEYWORD and n != "src")
+    ]
+    for key in options:
+        if key not in accepted:
+            raise SourceError(
+                f"--option: {kind} has no option {key!r} (accepted: {', '.join(accepted) or 'none'})"
+            )
 
 
 def _command_line() -> str:
