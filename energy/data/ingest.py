@@ -154,7 +154,8 @@ def _check_options(kind: str, reader: Callable[..., RawImport], options: dict[st
     for key in options:
         if key not in accepted:
             raise SourceError(
-                f"--option: {kind} has no option {key!r} (accepted: {', '.join(accepted) or 'none'})"
+                f"--option: {kind} has no option {key!r} "
+                f"(accepted: {', '.join(accepted) or 'none'})"
             )
 
 

@@ -200,3 +200,19 @@ def test_synth(tmp_path):
         energy("data", "synth", "--cities", "0", "--out", tmp_path / "z"),
         r"--cities: must be at least 1",
     )
+
+
+def test_unknown_importer_option(tmp_path, shared_data):
+    proc = energy(
+        "data",
+        "import",
+        "isone",
+        shared_data / "isone_smd_2017",
+        "-o",
+        "include_totl=true",
+        "--out",
+        tmp_path / "o",
+    )
+    assert_user_error(
+        proc, r"--option: isone has no option 'include_totl' \(accepted: include_total\)"
+    )
