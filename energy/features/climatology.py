@@ -1,0 +1,95 @@
+"""Weather climatology: the fallback when no weather forecast is supplied.
+
+For each city and weather column, the mean over the training rows by local day of year (1..366)
+and local hour (0..23), smoothed over ±7 days (circularly) so that a few years of data give a
+stable profile. Units are those of the canonical columns (°C, %, m/s, W/m²).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+from typing import Self
+
+import numpy as np
+import pandas as pd
+
+from energy import schema
+
+SMOOTH_DAYS = 7
+
+
+class Climatology:
+    """Mean weather by (city, local day of year, local hour), fit on training rows only."""
+
+    def __init__(self, smooth_days: int = SMOOTH_DAYS) -> None:
+        self.smooth_days = smooth_days
+
+    def fit(self, load: pd.DataFrame, cities: pd.DataFrame) -> Self:
+        tz = cities.set_index("city_id")["timezone"].to_dict()
+        self.columns_ = [c for c in schema.WEATHER_COLUMNS if c in load.columns]
+        self.tables_: dict[str, dict[str, np.ndarray]] = {}
+        for city, g in load.groupby(schema.CITY, sort=True):
+            local = g[schema.TIME].dt.tz_convert(tz[city])
+            doy = local.dt.dayofyear.to_numpy() - 1
+            hour = local.dt.hour.to_numpy()
+            self.tables_[str(city)] = {
+                c: self._table(doy, hour, g[c].to_numpy(np.float64)) for c in self.columns_
+            }
+        return self
+
+    def _table(self, doy: np.ndarray, hour: np.ndarray, v: np.ndarray) -> np.ndarray:
+        ok = np.isfinite(v)
+        s = np.zeros((366, 24))
+        n = np.zeros((366, 24))
+        np.add.at(s, (doy[ok], hour[ok]), v[ok])
+        np.add.at(n, (doy[ok], hour[ok]), 1.0)
+        k = self.smooth_days
+        # circular ±k-day window: pad, cumulative sums, difference
+        sp = np.concatenate([s[-k:], s, s[:k]]).cumsum(axis=0)
+        npd = np.concatenate([n[-k:], n, n[:k]]).cumsum(axis=0)
+        w = 2 * k + 1
+        ssum = sp[w - 1 :] - np.vstack([np.zeros((1, 24)), sp[:-w]])
+        nsum = npd[w - 1 :] - np.vstack([np.zeros((1, 24)), npd[:-w]])
+        with np.errstate(invalid="ignore", divide="ignore"):
+            table = ssum / nsum
+        if np.isnan(table).any():  # days never seen even after smoothing: the hour's overall mean
+            by_hour = np.nansum(s, axis=0) / np.maximum(n.sum(axis=0), 1)
+            table = np.where(np.isnan(table), by_hour[None, :], table)
+        return table
+
+    def lookup(self, city_id: str, hours: pd.DatetimeIndex, timezone: str) -> pd.DataFrame:
+        """Climatological weather at UTC ``hours`` for one city (unseen city: mean of all)."""
+        local = hours.tz_convert(timezone)
+        doy, hour = local.dayofyear.to_numpy() - 1, local.hour.to_numpy()
+        out = {}
+        for c in self.columns_:
+            if city_id in self.tables_:
+                table = self.tables_[city_id][c]
+            else:
+                table = np.nanmean(np.stack([t[c] for t in self.tables_.values()]), axis=0)
+            out[c] = table[doy, hour]
+        return pd.DataFrame(out, index=hours)
+
+    def save(self, path: str | os.PathLike[str]) -> None:
+        payload = {
+            "smooth_days": self.smooth_days,
+            "columns": self.columns_,
+            "tables": {
+                city: {c: np.round(t, 3).tolist() for c, t in cols.items()}
+                for city, cols in self.tables_.items()
+            },
+        }
+        Path(path).write_text(json.dumps(payload))
+
+    @classmethod
+    def load(cls, path: str | os.PathLike[str]) -> Climatology:
+        payload = json.loads(Path(path).read_text())
+        clim = cls(payload["smooth_days"])
+        clim.columns_ = payload["columns"]
+        clim.tables_ = {
+            city: {c: np.asarray(t, dtype=np.float64) for c, t in cols.items()}
+            for city, cols in payload["tables"].items()
+        }
+        return clim
