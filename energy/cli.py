@@ -172,6 +172,65 @@ def data_report(
         typer.echo(f"wrote {len(written)} plots to {plots}")
 
 
+def _cities_option(value: str | None) -> list[str] | None:
+    return [c.strip() for c in value.split(",") if c.strip()] if value else None
+
+
+ConfigOpt = Annotated[
+    str,
+    typer.Option("--config", help="YAML profile: a path, or a name in jobs/configs (cpu, seed)"),
+]
+CitiesOpt = Annotated[
+    str | None, typer.Option("--cities", help="Comma-separated city ids (default: all)")
+]
+ModelOpt = Annotated[
+    str, typer.Option("--model", help="ensemble (default), a member kind, or a baseline")
+]
+
+
+@app.command("train")
+def train_cmd(
+    config: ConfigOpt,
+    data: DataDir,
+    out: Annotated[Path, typer.Option("--out", help="Output directory (model/ and train.json)")],
+    cities: CitiesOpt = None,
+    model: ModelOpt = "ensemble",
+) -> None:
+    """Train the configured model on a data set and save it."""
+    from energy import experiment
+    from energy.config import load_config
+
+    cfg = load_config(config)
+    summary = experiment.train(
+        cfg, data, out, cities=_cities_option(cities), kind=model, progress=_progress
+    )
+    typer.echo(f"trained {summary['kind']} on {len(summary['cities'])} cities in "
+               f"{summary['fit_s']} s → {out / 'model'}")  # fmt: skip
+
+
+@app.command("backtest")
+def backtest_cmd(
+    config: ConfigOpt,
+    data: DataDir,
+    start: Annotated[str, typer.Option("--start", help="First origin day (local date)")],
+    end: Annotated[str, typer.Option("--end", help="End day, exclusive (local date)")],
+    out: Annotated[Path, typer.Option("--out", help="Output directory")],
+    cities: CitiesOpt = None,
+    model: ModelOpt = "ensemble",
+    baselines: Annotated[bool, typer.Option(help="Also backtest the baselines")] = True,
+) -> None:
+    """Day-ahead rolling-origin backtest: predictions, metrics and plots under --out."""
+    from energy import experiment
+    from energy.config import load_config
+
+    cfg = load_config(config)
+    res = experiment.backtest(
+        cfg, data, out, start=start, end=end, cities=_cities_option(cities), kind=model,
+        with_baselines=baselines, progress=_progress,
+    )  # fmt: skip
+    typer.echo(res["compare"].to_string())
+
+
 def _one_line(exc: BaseException) -> str:
     from pydantic import ValidationError
 

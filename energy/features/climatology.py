@@ -32,7 +32,7 @@ class Climatology:
         self.tables_: dict[str, dict[str, np.ndarray]] = {}
         for city, g in load.groupby(schema.CITY, sort=True):
             local = g[schema.TIME].dt.tz_convert(tz[city])
-            doy = local.dt.dayofyear.to_numpy() - 1
+            doy = local.dt.day_of_year.to_numpy() - 1
             hour = local.dt.hour.to_numpy()
             self.tables_[str(city)] = {
                 c: self._table(doy, hour, g[c].to_numpy(np.float64)) for c in self.columns_
@@ -57,12 +57,13 @@ class Climatology:
         if np.isnan(table).any():  # days never seen even after smoothing: the hour's overall mean
             by_hour = np.nansum(s, axis=0) / np.maximum(n.sum(axis=0), 1)
             table = np.where(np.isnan(table), by_hour[None, :], table)
-        return table
+        # rounded here, not only in save(), so that a saved and reloaded model forecasts the same
+        return np.round(table, 3)
 
     def lookup(self, city_id: str, hours: pd.DatetimeIndex, timezone: str) -> pd.DataFrame:
         """Climatological weather at UTC ``hours`` for one city (unseen city: mean of all)."""
         local = hours.tz_convert(timezone)
-        doy, hour = local.dayofyear.to_numpy() - 1, local.hour.to_numpy()
+        doy, hour = local.day_of_year.to_numpy() - 1, local.hour.to_numpy()
         out = {}
         for c in self.columns_:
             if city_id in self.tables_:
@@ -77,7 +78,7 @@ class Climatology:
             "smooth_days": self.smooth_days,
             "columns": self.columns_,
             "tables": {
-                city: {c: np.round(t, 3).tolist() for c, t in cols.items()}
+                city: {c: t.tolist() for c, t in cols.items()}
                 for city, cols in self.tables_.items()
             },
         }

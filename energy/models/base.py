@@ -282,7 +282,7 @@ def long_predictions(
     """``(n_origins, horizon)`` forecasts → one row per (city, origin, step)."""
     n, h = yhat.shape
     steps = np.tile(np.arange(1, h + 1), n)
-    origin = np.repeat(origins["origin"].to_numpy(), h)
+    origin = pd.DatetimeIndex(origins["origin"]).repeat(h)  # tz-aware: no object array
     src = (
         weather_source
         if isinstance(weather_source, str)

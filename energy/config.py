@@ -1,0 +1,126 @@
+"""Experiment configuration: one YAML file → one validated object (pydantic, unknown keys fail).
+
+A profile (``jobs/configs/cpu.yaml``, ``seed.yaml``, ``seed_init.yaml``) looks like::
+
+    horizon: 24
+    scope: global            # global: one model over all cities; per_city: one set per city
+    seed: 0
+    features: {...}          # FeatureConfig fields, shared by every model unless it sets its own
+    models:
+      xgboost: {...}         # the model kind's Config fields
+      lstm: {...}
+      transformer: {...}
+    ensemble: {method: stacking, per_step: true, ...}
+    baselines: [seasonal_naive, vanilla_mlr]
+
+Settings are read when asked for (:func:`load_config`), never at import.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any, Literal, Self
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+from energy.features.config import FeatureConfig
+from energy.models.base import MAX_HORIZON
+
+CONFIG_DIR = Path(__file__).resolve().parents[1] / "jobs" / "configs"
+
+
+class EnsembleSettings(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    method: Literal["mean", "inverse_error", "stacking"] = "stacking"
+    per_step: bool = True
+    stacking_folds: int = Field(default=2, ge=1)
+    stacking_fold_days: int = Field(default=14, ge=1)
+    val_days: int = Field(default=28, ge=1)
+    nonneg: bool = True
+
+
+class ExperimentConfig(BaseModel):
+    """A whole experiment: features, member models, ensemble, baselines."""
+
+    model_config = ConfigDict(extra="forbid")
+    name: str = "experiment"
+    horizon: int = Field(default=24, ge=1, le=MAX_HORIZON)
+    scope: Literal["global", "per_city"] = "global"
+    seed: int = 0
+    features: FeatureConfig = FeatureConfig()
+    models: dict[str, dict[str, Any]] = Field(default_factory=dict)
+    ensemble: EnsembleSettings = EnsembleSettings()
+    baselines: list[str] = Field(default_factory=lambda: ["seasonal_naive", "vanilla_mlr"])
+
+    @model_validator(mode="after")
+    def _check(self) -> Self:
+        from energy.models.registry import kinds, model_class
+
+        if self.features.horizon < self.horizon:
+            raise ValueError(
+                f"features.horizon: {self.features.horizon} is shorter than horizon {self.horizon} "
+                "(load lags must be at least the forecast horizon)"
+            )
+        for kind, cfg in {**self.models, **{b: {} for b in self.baselines}}.items():
+            if kind not in kinds():
+                raise ValueError(
+                    f"models: unknown model kind {kind!r} (known: {', '.join(kinds())})"
+                )
+            model_class(kind).Config.model_validate(self._member_config(kind, cfg))
+        lookbacks = [c.get("lookback") for c in self.models.values() if c.get("lookback")]
+        too_short = [lb for lb in lookbacks if lb < max(self.features.lags or (0,))]
+        if too_short:
+            raise ValueError(
+                f"lookback: {too_short[0]} h is shorter than the largest load lag "
+                f"{max(self.features.lags or (0,))} h"
+            )
+        return self
+
+    def _member_config(self, kind: str, cfg: dict[str, Any]) -> dict[str, Any]:
+        """A member's config with the shared features/seed filled in where the kind takes them."""
+        from energy.models.registry import model_class
+
+        fields = model_class(kind).Config.model_fields
+        out = dict(cfg)
+        if "features" in fields and "features" not in out:
+            out["features"] = self.features.model_dump()
+        if "seed" in fields and "seed" not in out:
+            out["seed"] = self.seed
+        return out
+
+    def member_configs(self) -> dict[str, dict[str, Any]]:
+        """``{kind: config}`` for every model of the ensemble, ready for ``registry.create``."""
+        return {k: self._member_config(k, c) for k, c in self.models.items()}
+
+    def baseline_configs(self) -> dict[str, dict[str, Any]]:
+        return {b: self._member_config(b, {}) for b in self.baselines}
+
+    def ensemble_config(self) -> dict[str, Any]:
+        """Config of the ``ensemble`` kind (wrapped per city when ``scope`` is per_city)."""
+        members = {k: {"kind": k, "config": c} for k, c in self.member_configs().items()}
+        ens = {"members": members, **self.ensemble.model_dump(), "seed": self.seed}
+        return ens
+
+
+def load_config(
+    path: str | os.PathLike[str], overrides: dict[str, Any] | None = None
+) -> ExperimentConfig:
+    """Read a YAML profile (a path, or a name under jobs/configs like ``cpu``)."""
+    p = Path(path)
+    if not p.suffix and not p.exists():
+        p = CONFIG_DIR / f"{p.name}.yaml"
+    if not p.is_file():
+        raise FileNotFoundError(f"--config: {str(path)!r} does not exist")
+    try:
+        data = yaml.safe_load(p.read_text()) or {}
+    except yaml.YAMLError as e:
+        raise ValueError(
+            f"--config: {str(p)!r} is not valid YAML ({' '.join(str(e).split())})"
+        ) from e
+    if not isinstance(data, dict):
+        raise ValueError(f"--config: {str(p)!r} must hold a mapping of settings")
+    data.update(overrides or {})
+    data.setdefault("name", p.stem)
+    return ExperimentConfig.model_validate(data)

@@ -1,0 +1,272 @@
+"""Shared plumbing of the sequence models (LSTM, Transformer): config, windows, inference, files.
+
+Input layout (scaled units, float32, NaN → 0 after scaling, i.e. the training mean)::
+
+    columns = [target, *covariates]
+    past    (lookback, 1 + n_cov)   rows origin − L … origin − 1: scaled load + covariates
+    future  (horizon, n_cov)        rows origin … origin + H − 1: covariates only
+
+``covariates`` are every sequence input of the feature pipeline: calendar, holidays, events,
+weather, static, and the load lags / rolling statistics. The load features are safe over the
+horizon because :class:`FeatureConfig` forces every lag and rolling offset to be ≥ H, so at step
+``s ≤ H`` they read load before the origin; the target itself is never read at or after the
+origin. A model trained for horizon H therefore refuses to forecast further than H.
+
+A subclass names its network (``net_class``, ``net_config_class``) and maps data shapes to a
+network config (``_net_config``); everything else lives here. On disk, next to the base files::
+
+    DIR/weights.pt    state_dict of the network (torch.save)
+    DIR/net.json      {"net": network config, "columns": input columns}: rebuilds the network
+    DIR/features/     the fitted FeaturePipeline
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from abc import abstractmethod
+from pathlib import Path
+from typing import Any, ClassVar, Literal
+
+import numpy as np
+import pandas as pd
+import torch
+from pydantic import Field
+from torch import nn
+
+from energy import schema
+from energy.data.dataset import Dataset
+from energy.features import FeatureConfig, FeaturePipeline
+from energy.features.windows import TARGET, SequenceWindows, split_columns
+from energy.models._torch_loop import LoopConfig, fit_loop, seed_everything
+from energy.models.base import Capabilities, Forecaster, ModelConfig, Param
+
+log = logging.getLogger(__name__)
+WEIGHTS_FILE, NET_FILE, FEATURES_DIR = "weights.pt", "net.json", "features"
+CODE = "city_code"
+_PREDICT_BATCH = 1024  # origins per inference batch: bounds the gathered (batch, L + H, C) array
+
+
+class NeuralConfig(ModelConfig):
+    """Hyper-parameters shared by the sequence models. Defaults are sized for a 2-core CPU."""
+
+    features: FeatureConfig = FeatureConfig()
+    lookback: int = Field(default=168, ge=1, description="hours of history per window (L)")
+    batch_size: int = Field(default=256, ge=1)
+    epochs: int = Field(default=8, ge=1, description="maximum epochs")
+    lr: float = Field(default=2e-3, gt=0)
+    weight_decay: float = Field(default=1e-4, ge=0)
+    patience: int = Field(default=3, ge=0, description="early stopping; 0 = never stop early")
+    scheduler: Literal["plateau", "cosine", "none"] = "plateau"
+    loss: Literal["mse", "l1", "huber"] = "mse"
+    grad_clip: float | None = Field(default=1.0, gt=0)
+    max_train_windows_per_epoch: int | None = Field(
+        default=16_384, ge=1, description="random windows drawn per epoch; None = all"
+    )
+    stride: int = Field(default=1, ge=1, description="hours between training window starts")
+    val_stride: int = Field(default=4, ge=1, description="hours between validation windows")
+    num_threads: int = Field(default=1, ge=1, description="torch intra-op threads")
+    use_city_embedding: bool = True
+    device: str = "cpu"
+
+    def loop_config(self) -> LoopConfig:
+        return LoopConfig(
+            epochs=self.epochs, batch_size=self.batch_size, lr=self.lr,
+            weight_decay=self.weight_decay, patience=self.patience, scheduler=self.scheduler,
+            grad_clip=self.grad_clip, loss=self.loss, seed=self.seed,
+            max_train_windows_per_epoch=self.max_train_windows_per_epoch,
+            num_threads=self.num_threads, device=self.device,
+        )  # fmt: skip
+
+
+def shared_search_space() -> dict[str, Param]:
+    """Search dimensions common to the sequence models."""
+    return {
+        "lr": Param("float", 1e-4, 1e-2, log=True),
+        "weight_decay": Param("float", 1e-6, 1e-3, log=True),
+        "batch_size": Param("categorical", choices=(64, 128, 256)),
+        "lookback": Param("categorical", choices=(72, 168, 336)),
+    }
+
+
+def input_columns(feature_names: list[str]) -> list[str]:
+    """``[target, *covariates]``: the column layout of every window (see the module docstring)."""
+    past_only, known = split_columns(feature_names)
+    return [TARGET, *past_only, *known]
+
+
+class NeuralForecaster(Forecaster):
+    """Base of the global sequence forecasters; subclasses supply the network."""
+
+    Config: ClassVar[type[ModelConfig]] = NeuralConfig
+    config: NeuralConfig
+    net_class: ClassVar[type[nn.Module]]
+    net_config_class: ClassVar[type[Any]]
+
+    @abstractmethod
+    def _net_config(self, n_past: int, n_future: int, n_cities: int) -> Any:
+        """The network config for these input widths (``n_cities`` = 0: no city embedding)."""
+
+    @property
+    def capabilities(self) -> Capabilities:
+        f = self.config.features
+        return Capabilities(
+            uses_future_weather=f.use_weather,
+            global_model=True,
+            # lookback rows plus the reach of the lags and rolling windows of the oldest row
+            min_history_hours=self.config.lookback + f.max_reach,
+            supports_unseen_cities=f.allow_unseen_cities,
+        )
+
+    # ---- fit -------------------------------------------------------------------------------
+    def prepare_data(
+        self, train: Dataset, val: Dataset | None
+    ) -> tuple[SequenceWindows, SequenceWindows | None]:
+        """Fit the feature pipeline on ``train`` rows and build training / validation windows.
+
+        Validation windows forecast hours after each city's last training hour (or any hour of a
+        city absent from ``train``); their lookback may reach back into the training rows.
+        """
+        cfg, h = self.config, self.config.features.horizon
+        self.pipeline_ = FeaturePipeline(cfg.features).fit(train.load, train.cities, train.events)
+        self.columns_ = input_columns(self.pipeline_.feature_names_)
+        tw = self._windows(train.load, cfg.stride)
+        if len(tw) == 0:
+            raise ValueError(
+                f"train: no complete window of {cfg.lookback} + {h} consecutive hours with load"
+            )
+        if val is None:
+            return tw, None
+        first = val.load[schema.TIME].min()
+        reach = pd.Timedelta(hours=cfg.lookback + cfg.features.max_reach)
+        hist = train.load[train.load[schema.TIME] >= first - reach]
+        both = pd.concat([hist, val.load], ignore_index=True)
+        both = both.drop_duplicates([schema.CITY, schema.TIME], keep="last")
+        vw = self._windows(both, cfg.val_stride, cities=val.cities)
+        last = train.load.groupby(schema.CITY)[schema.TIME].max()
+        end = np.full(len(self.pipeline_.city_ids_) + 1, np.iinfo(np.int64).min)
+        for i, c in enumerate(self.pipeline_.city_ids_):
+            end[i] = _hours(pd.Series([last[c]]))[0] if c in last.index else end[i]
+        origin = vw.hours[vw.starts + vw.lookback]
+        keep = origin > end[vw.window_city]
+        vw = _subset(vw, keep)
+        if len(vw) == 0:
+            log.warning("validation: no complete window after the training rows; early stopping "
+                        "uses the training loss")  # fmt: skip
+            return tw, None
+        return tw, vw
+
+    def build_net(self, windows: SequenceWindows) -> nn.Module:
+        """A freshly initialised network (seeded) for the input widths of ``windows``."""
+        n_cities = len(self.pipeline_.city_ids_) if self.config.use_city_embedding else 0
+        self.net_config_ = self._net_config(windows.n_past, windows.n_future, n_cities)
+        seed_everything(self.config.seed)
+        self.net_ = self.net_class(self.net_config_)
+        return self.net_
+
+    def _fit(self, train: Dataset, val: Dataset | None) -> None:
+        tw, vw = self.prepare_data(train, val)
+        state = fit_loop(self.build_net(tw), tw, vw, self.config.loop_config())
+        self.net_.cpu().eval()
+        self.history_ = state["history"]
+
+    def _windows(
+        self, load: pd.DataFrame, stride: int, cities: pd.DataFrame | None = None
+    ) -> SequenceWindows:
+        feats = self._features(load, cities)
+        return SequenceWindows.from_frame(
+            feats, lookback=self.config.lookback, horizon=self.config.features.horizon,
+            past_columns=[], future_columns=self.columns_[1:], stride=stride,
+        )  # fmt: skip
+
+    def _features(self, load: pd.DataFrame, cities: pd.DataFrame | None) -> pd.DataFrame:
+        """Pipeline output with ``city_code`` = index in the fit cities (unseen: their count)."""
+        feats = self.pipeline_.transform(load, cities)
+        if TARGET not in feats:
+            feats[TARGET] = np.float32(np.nan)
+        index = {c: i for i, c in enumerate(self.pipeline_.city_ids_)}
+        n = len(index)
+        feats[CODE] = feats[schema.CITY].map(lambda c: index.get(c, n)).to_numpy(np.int64)
+        return feats
+
+    # ---- predict ---------------------------------------------------------------------------
+    def _predict_frame(
+        self, frame: pd.DataFrame, cities: pd.DataFrame, origins: pd.DataFrame, horizon: int
+    ) -> np.ndarray:
+        h_trained = self.config.features.horizon
+        if horizon > h_trained:
+            raise ValueError(
+                f"horizon: {self.kind} was trained for {h_trained} h and cannot forecast "
+                f"{horizon} h (its load features would read hours after the origin)"
+            )
+        feats = self._features(frame, cities)
+        keys, data = _sorted_rows(feats, self.columns_)  # (n_rows,), (n_rows, C)
+        index = {c: i for i, c in enumerate(self.pipeline_.city_ids_)}
+        codes = np.array([index.get(c, len(index)) for c in origins[schema.CITY]], np.int64)
+        o_hours = _hours(origins["origin"])
+        lookback = self.config.lookback
+        offsets = np.arange(-lookback, h_trained)  # hours relative to the origin
+        out = np.empty((len(origins), horizon))
+        self.net_.eval()
+        for a in range(0, len(origins), _PREDICT_BATCH):
+            b = min(a + _PREDICT_BATCH, len(origins))
+            query = (codes[a:b, None] << 32) | (o_hours[a:b, None] + offsets)  # (n, L + H)
+            pos = np.minimum(np.searchsorted(keys, query), len(keys) - 1)
+            found = keys[pos] == query if len(keys) else np.zeros(query.shape, bool)
+            x = np.where(found[..., None], data[pos], np.float32(0))  # (n, L + H, C); absent → 0
+            mask = found[:, lookback:] & (np.arange(h_trained) < horizon)  # (n, H)
+            x[:, lookback:][~mask] = 0.0  # hours past the requested horizon: not inputs either
+            with torch.no_grad():
+                y = self.net_(
+                    torch.from_numpy(x[:, :lookback]),  # (n, L, 1 + n_cov): before the origin
+                    torch.from_numpy(x[:, lookback:, 1:]),  # (n, H, n_cov): target dropped
+                    torch.from_numpy(codes[a:b]),
+                    torch.from_numpy(mask),
+                )  # (n, H) scaled
+            out[a:b] = y[:, :horizon].numpy()
+        return self.pipeline_.inverse_target(origins[schema.CITY].to_numpy(str), out)
+
+    # ---- files -----------------------------------------------------------------------------
+    def _save_state(self, path: Path) -> None:
+        torch.save(self.net_.state_dict(), path / WEIGHTS_FILE)
+        net = {"net": self.net_config_.to_dict(), "columns": self.columns_}
+        (path / NET_FILE).write_text(json.dumps(net, indent=2) + "\n")
+        self.pipeline_.save(path / FEATURES_DIR)
+
+    def _load_state(self, path: Path) -> None:
+        self.pipeline_ = FeaturePipeline.load(path / FEATURES_DIR)
+        net = json.loads((path / NET_FILE).read_text())
+        self.columns_ = input_columns(self.pipeline_.feature_names_)
+        if self.columns_ != net["columns"]:
+            raise ValueError(f"{path / NET_FILE}: input columns differ from the feature pipeline's")
+        self.net_config_ = self.net_config_class(**net["net"])
+        self.net_ = self.net_class(self.net_config_)
+        state = torch.load(path / WEIGHTS_FILE, map_location="cpu", weights_only=True)
+        self.net_.load_state_dict(state)
+        self.net_.eval()
+
+
+def _hours(times: pd.Series) -> np.ndarray:
+    """UTC hours since the epoch, int64."""
+    return pd.DatetimeIndex(pd.to_datetime(times, utc=True)).as_unit("s").asi8 // 3600
+
+
+def _sorted_rows(feats: pd.DataFrame, columns: list[str]) -> tuple[np.ndarray, np.ndarray]:
+    """Sorted keys ``city_code << 32 | hour`` ``(n_rows,)`` and inputs ``(n_rows, C)``, NaN → 0."""
+    keys = (feats[CODE].to_numpy(np.int64) << 32) | _hours(feats[schema.TIME])
+    order = np.argsort(keys, kind="stable")
+    data = np.empty((len(feats), len(columns)), np.float32)
+    for j, c in enumerate(columns):
+        col = feats[c].to_numpy(np.float32, na_value=np.nan)[order]
+        data[:, j] = np.where(np.isnan(col), np.float32(0), col)
+    return keys[order], data
+
+
+def _subset(ds: SequenceWindows, keep: np.ndarray) -> SequenceWindows:
+    """The windows of ``ds`` where ``keep`` is True, sharing its data array."""
+    return SequenceWindows(
+        ds.data, n_past_only=ds.first_known - 1, starts=ds.starts[keep],
+        window_city=ds.window_city[keep], hours=ds.hours, columns=ds.columns,
+        city_ids=ds.city_ids, lookback=ds.lookback, horizon=ds.horizon,
+        known_in_past=ds.n_past == ds.data.shape[1],
+    )  # fmt: skip

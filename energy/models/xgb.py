@@ -1,0 +1,280 @@
+"""Global gradient-boosted trees over all cities, direct multi-horizon forecasts.
+
+One row per (city, hour) of :class:`~energy.features.FeaturePipeline` features (calendar, holidays,
+events, weather, static city covariates and load lags) predicts that hour's per-city scaled load;
+forecasts are mapped back to MW with the pipeline's ``inverse_target``.
+
+Strategies (``XGBoostConfig.strategy``), both leakage-free by construction:
+
+* ``"shared"``: one model whose load lags and rolling windows all reach back ``>= H`` hours
+  (``H = features.horizon``). The features of hour ``t`` then read load ``<= t - H``, which for
+  step ``s <= H`` from origin ``o = t - s + 1`` is ``<= o - 1``: one feature row serves every
+  step, so there is no ``step`` feature.
+* ``"per_step"``: steps ``1..H`` split into groups ending at ``step_groups`` (and ``H``); the group
+  ``a..b`` gets its own pipeline and model with lags ``>= b``. The bound is the group's *last* step
+  (step ``b`` from origin ``o`` targets ``o + b - 1``, whose lag ``b`` is ``o - 1``); lags ``>= a``
+  would leak load at or after the origin into steps ``a+1..b``. Early groups see fresher load.
+
+On disk: ``xgb.json`` (strategy, group ends, trees kept), one ``xgb_h{b:03d}.ubj`` booster and one
+``features_h{b:03d}/`` pipeline per group ``b`` (a single group for ``"shared"``).
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from itertools import pairwise
+from pathlib import Path
+from typing import Any, Literal, Self
+
+import numpy as np
+import pandas as pd
+import xgboost as xgb
+from pydantic import Field, model_validator
+
+from energy import schema
+from energy.data.dataset import Dataset
+from energy.features import FeatureConfig, FeaturePipeline
+from energy.features.lags import default_lags
+from energy.models._frame import FrameIndex, target_hours, utc_hours
+from energy.models.base import Capabilities, Forecaster, ModelConfig, Param
+
+log = logging.getLogger(__name__)
+STATE_FILE = "xgb.json"
+
+
+class XGBoostConfig(ModelConfig):
+    """Hyper-parameters; ``features.horizon`` is the longest horizon the model forecasts (hours)."""
+
+    features: FeatureConfig = FeatureConfig()
+    strategy: Literal["shared", "per_step"] = "shared"
+    step_groups: tuple[int, ...] = (6, 12)
+    """``per_step``: last step of each group before the final one, which ends at the horizon."""
+    max_depth: int = Field(default=6, ge=1, le=20)
+    learning_rate: float = Field(default=0.1, gt=0, le=1)
+    n_estimators: int = Field(default=100, ge=1)
+    early_stopping_rounds: int | None = Field(default=50, ge=1)
+    subsample: float = Field(default=1.0, gt=0, le=1)
+    colsample_bytree: float = Field(default=1.0, gt=0, le=1)
+    min_child_weight: float = Field(default=1.0, ge=0)
+    reg_lambda: float = Field(default=1.0, ge=0)
+    val_fraction: float = Field(default=0.1, gt=0, lt=1)
+    """Without ``val``: the last fraction of the training span is held out for early stopping."""
+    n_jobs: int = Field(default=2, ge=1)
+    tree_method: Literal["hist", "approx", "exact"] = "hist"
+
+    @model_validator(mode="after")
+    def _check_groups(self) -> Self:
+        g = self.step_groups
+        if any(b < 1 for b in g) or any(b2 <= b1 for b1, b2 in pairwise(g)):
+            raise ValueError(f"step_groups: must be increasing positive steps, got {g}")
+        return self
+
+    def group_ends(self) -> list[int]:
+        """Last step of every model's group: ``[H]`` for shared, else ``step_groups`` + ``[H]``."""
+        h = self.features.horizon
+        if self.strategy == "shared":
+            return [h]
+        return [b for b in self.step_groups if b < h] + [h]
+
+    def features_for(self, end: int) -> FeatureConfig:
+        """Feature config of the group ending at step ``end``: lags ``>= end`` only."""
+        if end == self.features.horizon:
+            return self.features
+        lags = sorted({*default_lags(end), *(self.features.lags or ())})
+        return self.features.model_copy(update={"horizon": end, "lags": tuple(lags)})
+
+
+class XGBoostForecaster(Forecaster):
+    """Global XGBoost over all cities; see the module docstring for the two strategies."""
+
+    kind = "xgboost"
+    Config = XGBoostConfig
+    config: XGBoostConfig
+
+    @property
+    def capabilities(self) -> Capabilities:
+        reach = max(self.config.features_for(b).max_reach for b in self.config.group_ends())
+        return Capabilities(
+            uses_future_weather=self.config.features.use_weather,
+            global_model=True,
+            min_history_hours=reach,
+            supports_unseen_cities=self.config.features.allow_unseen_cities,
+        )
+
+    @classmethod
+    def search_space(cls) -> dict[str, Param]:
+        return {
+            "max_depth": Param("int", 3, 10),
+            "learning_rate": Param("float", 0.005, 0.3, log=True),
+            "n_estimators": Param("int", 100, 2000, log=True),
+            "subsample": Param("float", 0.5, 1.0),
+            "colsample_bytree": Param("float", 0.5, 1.0),
+            "min_child_weight": Param("float", 1.0, 20.0, log=True),
+            "reg_lambda": Param("float", 1e-3, 10.0, log=True),
+        }
+
+    # ---- fit -----------------------------------------------------------------------------------
+    def _fit(self, train: Dataset, val: Dataset | None) -> None:
+        self.group_ends_ = self.config.group_ends()
+        self.pipelines_: list[FeaturePipeline] = []
+        self.boosters_: list[xgb.Booster] = []
+        for end in self.group_ends_:
+            pipe = FeaturePipeline(self.config.features_for(end))
+            pipe.fit(train.load, train.cities, train.events)
+            self.pipelines_.append(pipe)
+            self.boosters_.append(self._train_one(pipe, train, val))
+            log.info(
+                "xgboost: group ending at step %d: %d trees",
+                end,
+                self.boosters_[-1].num_boosted_rounds(),
+            )
+
+    def _train_one(self, pipe: FeaturePipeline, train: Dataset, val: Dataset | None) -> xgb.Booster:
+        feats = pipe.transform(train.load)
+        x, y = _xy(pipe, feats)
+        stop = self.config.early_stopping_rounds
+        xv = yv = None
+        if stop is not None and val is not None:
+            xv, yv = self._val_rows(pipe, train, val)
+        if stop is not None and xv is None:  # hold out the tail of the training span
+            ts = feats[schema.TIME]
+            cut = ts.min() + (ts.max() - ts.min()) * (1 - self.config.val_fraction)
+            tail = (ts >= cut.floor("h")).to_numpy()
+            xv, yv = _drop_nan(x[tail], y[tail])
+            x, y = x[~tail], y[~tail]
+        x, y = _drop_nan(x, y)
+        names = list(pipe.feature_names_)
+        dtrain = xgb.QuantileDMatrix(x, y, feature_names=names, nthread=self.config.n_jobs)
+        evals = []
+        if xv is not None and yv is not None and len(yv):
+            evals = [(xgb.QuantileDMatrix(xv, yv, ref=dtrain, feature_names=names), "val")]
+        booster = xgb.train(
+            self._params(),
+            dtrain,
+            num_boost_round=self.config.n_estimators,
+            evals=evals,
+            early_stopping_rounds=stop if evals else None,
+            verbose_eval=False,
+        )
+        if evals and stop is not None:  # keep the trees up to the best validation round
+            booster = booster[: booster.best_iteration + 1]
+        return booster
+
+    def _val_rows(
+        self, pipe: FeaturePipeline, train: Dataset, val: Dataset
+    ) -> tuple[np.ndarray, np.ndarray] | tuple[None, None]:
+        """Validation features computed with the training load before them as lag history."""
+        known = set(pipe.scale_) if not self.config.features.allow_unseen_cities else None
+        vload = val.load if known is None else val.load[val.load[schema.CITY].isin(known)]
+        if len(vload) < len(val.load):
+            log.warning("xgboost: val rows of cities unseen in training are not used")
+        if vload.empty:
+            return None, None
+        both = pd.concat([train.load.assign(_val=False), vload.assign(_val=True)])
+        both = both.drop_duplicates([schema.CITY, schema.TIME], keep="last")
+        both = both.reset_index(drop=True)
+        cities = pd.concat([train.cities, val.cities]).drop_duplicates("city_id")
+        feats = pipe.transform(both.drop(columns="_val"), cities=cities)
+        x, y = _xy(pipe, feats)
+        sel = both["_val"].to_numpy(bool)
+        return _drop_nan(x[sel], y[sel])
+
+    def _params(self) -> dict[str, Any]:
+        c = self.config
+        return {
+            "objective": "reg:squarederror",
+            "eval_metric": "rmse",
+            "tree_method": c.tree_method,
+            "max_depth": c.max_depth,
+            "learning_rate": c.learning_rate,
+            "subsample": c.subsample,
+            "colsample_bytree": c.colsample_bytree,
+            "min_child_weight": c.min_child_weight,
+            "reg_lambda": c.reg_lambda,
+            "nthread": c.n_jobs,
+            "seed": c.seed,
+        }
+
+    # ---- predict -------------------------------------------------------------------------------
+    def _predict_frame(
+        self, frame: pd.DataFrame, cities: pd.DataFrame, origins: pd.DataFrame, horizon: int
+    ) -> np.ndarray:
+        """Transform the frame once per group, read rows ``(city, origin + s - 1)``, predict."""
+        if horizon > self.group_ends_[-1]:
+            raise ValueError(
+                f"xgboost: horizon {horizon} h exceeds the {self.group_ends_[-1]} h the model was "
+                f"fit for (its load lags would reach past the origin); fit with "
+                f"FeatureConfig(horizon={horizon}) or more"
+            )
+        city = origins[schema.CITY].astype(str).to_numpy()
+        hours = target_hours(origins, horizon)  # (n_origins, horizon), UTC hours
+        frame = _window(frame, city, hours, self.capabilities.min_history_hours)
+        pos = FrameIndex(frame).positions(city[:, None], hours)
+        if (pos < 0).any():
+            i, s = np.argwhere(pos < 0)[0]
+            raise ValueError(
+                f"frame: no row for city {city[i]!r} at step {s + 1} of origin "
+                f"{origins['origin'].iloc[i]} (the frame must hold every forecast hour)"
+            )
+        out = np.empty(pos.shape)  # (n_origins, horizon), scaled load
+        first = 0
+        for end, pipe, booster in zip(
+            self.group_ends_, self.pipelines_, self.boosters_, strict=True
+        ):
+            steps = slice(first, min(end, horizon))
+            first = end
+            if steps.start >= steps.stop:
+                break
+            feats = pipe.transform(frame, cities=cities)
+            # rows shared by overlapping origins are predicted once
+            rows, inv = np.unique(pos[:, steps], return_inverse=True)
+            x = feats[pipe.feature_names_].to_numpy(np.float32)[rows]
+            out[:, steps] = booster.inplace_predict(x)[inv].reshape(len(pos), -1)
+        return self.pipelines_[0].inverse_target(city, out)
+
+    # ---- persistence ---------------------------------------------------------------------------
+    def _save_state(self, path: Path) -> None:
+        trees = [b.num_boosted_rounds() for b in self.boosters_]
+        state = {"strategy": self.config.strategy, "group_ends": self.group_ends_, "trees": trees}
+        (path / STATE_FILE).write_text(json.dumps(state, indent=1) + "\n")
+        for end, pipe, booster in zip(
+            self.group_ends_, self.pipelines_, self.boosters_, strict=True
+        ):
+            booster.save_model(path / f"xgb_h{end:03d}.ubj")
+            pipe.save(path / f"features_h{end:03d}")
+
+    def _load_state(self, path: Path) -> None:
+        state = json.loads((path / STATE_FILE).read_text())
+        self.group_ends_ = [int(b) for b in state["group_ends"]]
+        if self.group_ends_ != self.config.group_ends():
+            raise ValueError(f"{path / STATE_FILE}: step groups differ from the saved config")
+        self.pipelines_, self.boosters_ = [], []
+        for end in self.group_ends_:
+            booster = xgb.Booster(model_file=path / f"xgb_h{end:03d}.ubj")
+            booster.set_param({"nthread": self.config.n_jobs})
+            self.boosters_.append(booster)
+            self.pipelines_.append(FeaturePipeline.load(path / f"features_h{end:03d}"))
+
+
+def _window(frame: pd.DataFrame, city: np.ndarray, hours: np.ndarray, reach: int) -> pd.DataFrame:
+    """The frame's rows that features of the forecast hours can read: per city, from ``reach``
+    hours before its first origin to its last forecast hour (features look back only)."""
+    bounds = pd.DataFrame({"c": city, "lo": hours[:, 0] - reach, "hi": hours[:, -1]})
+    bounds = bounds.groupby("c").agg(lo=("lo", "min"), hi=("hi", "max"))
+    fc = frame[schema.CITY].astype(str)
+    fh = utc_hours(frame[schema.TIME])
+    lo = fc.map(bounds["lo"]).to_numpy(np.float64)  # NaN for cities without an origin
+    hi = fc.map(bounds["hi"]).to_numpy(np.float64)
+    return frame[(fh >= lo) & (fh <= hi)].reset_index(drop=True)
+
+
+def _xy(pipe: FeaturePipeline, feats: pd.DataFrame) -> tuple[np.ndarray, np.ndarray]:
+    """``(n_rows, n_features)`` float32 features and ``(n_rows,)`` scaled target."""
+    return feats[pipe.feature_names_].to_numpy(np.float32), feats["target"].to_numpy(np.float32)
+
+
+def _drop_nan(x: np.ndarray, y: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Rows with a known target (masked load is NaN; XGBoost handles NaN features itself)."""
+    ok = np.isfinite(y)
+    return x[ok], y[ok]
