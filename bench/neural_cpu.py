@@ -9,10 +9,14 @@ forecast (same hour one week earlier).
 
 Prints per-epoch and total training time, per-zone MAPE and its mean, then ONE JSON line::
 
-    {"lstm_mape": .., "transformer_mape": .., "lstm_fit_s": .., "transformer_fit_s": ..}
+    {"lstm_mape": .., "lstm_fit_s": .., "lstm_fit_cpu_s": .., "transformer_mape": ..,
+     "transformer_fit_s": .., "transformer_fit_cpu_s": .., "seasonal_naive_mape": ..}
 
-MAPE in %, times in seconds. Usage: ``python bench/neural_cpu.py [--models lstm,transformer]
-[--lstm '{"epochs": 4}'] [--transformer '{...}'] [--data DIR]``.
+MAPE in %, times in seconds (``fit_s`` wall clock, ``fit_cpu_s`` process CPU time: the figure to
+compare on a shared machine, as torch runs one thread).
+
+Usage: ``python bench/neural_cpu.py [--models lstm,transformer] [--lstm '{"epochs": 4}']
+[--transformer '{...}'] [--data DIR]``.
 """
 
 from __future__ import annotations
@@ -85,9 +89,9 @@ def run(kind: str, ds: Dataset, overrides: dict, origins: pd.DataFrame) -> dict:
     val_rows = (load[schema.TIME] >= TRAIN_END) & (load[schema.TIME] < VAL_END)
     val = Dataset(load=load[val_rows], cities=ds.cities, events=ds.events)
     model = create(kind, overrides)
-    t0 = time.perf_counter()
+    t0, c0 = time.perf_counter(), time.process_time()
     model.fit(train, val)
-    fit_s = time.perf_counter() - t0
+    fit_s, fit_cpu_s = time.perf_counter() - t0, time.process_time() - c0
     hist = model.history_  # type: ignore[attr-defined]
     for h in hist:
         print(f"  {kind} epoch {int(h['epoch'])}: train {h['train_loss']:.4f} "
@@ -100,12 +104,12 @@ def run(kind: str, ds: Dataset, overrides: dict, origins: pd.DataFrame) -> dict:
     predict_s = time.perf_counter() - t0
     mape = mape_by_city(pred, load)
     assert not pred["yhat"].isna().any(), f"{kind}: NaN forecasts"
-    print(f"{kind}: fit {fit_s:.1f} s ({len(hist)} epochs, "
+    print(f"{kind}: fit {fit_s:.1f} s wall, {fit_cpu_s:.1f} s CPU ({len(hist)} epochs, "
           f"{np.mean([h['epoch_s'] for h in hist]):.1f} s/epoch), predict {predict_s:.1f} s "
           f"for {len(origins)} origins; MAPE mean {mape.mean():.2f} %, median "
           f"{mape.median():.2f} %")  # fmt: skip
     print("  per zone:", " ".join(f"{c[-2:]}:{v:.1f}" for c, v in mape.items()))
-    return {"mape": float(mape.mean()), "fit_s": fit_s}
+    return {"mape": float(mape.mean()), "fit_s": fit_s, "fit_cpu_s": fit_cpu_s}
 
 
 def main() -> None:
@@ -119,12 +123,14 @@ def main() -> None:
     ds = load_data(args.data)
     origins = test_origins(ds)
     naive = mape_by_city(seasonal_naive(origins, ds.load).dropna(subset=["yhat"]), ds.load)
-    print(f"seasonal naive (t - 168 h): MAPE mean {naive.mean():.2f} %, median {naive.median():.2f} %")
+    print(f"seasonal naive (t - 168 h): MAPE mean {naive.mean():.2f} %, "
+          f"median {naive.median():.2f} %")  # fmt: skip
     out: dict[str, float] = {}
     for kind in args.models.split(","):
         res = run(kind, ds, json.loads(getattr(args, kind)), origins)
         out[f"{kind}_mape"] = round(res["mape"], 3)
         out[f"{kind}_fit_s"] = round(res["fit_s"], 1)
+        out[f"{kind}_fit_cpu_s"] = round(res["fit_cpu_s"], 1)
     out["seasonal_naive_mape"] = round(float(naive.mean()), 3)
     print(json.dumps(out))
 

@@ -12,6 +12,7 @@ masks). Optional dependencies: ``pip install -e '.[bench]'``.
 
 from __future__ import annotations
 
+import itertools
 import time
 from typing import Any
 
@@ -124,7 +125,7 @@ def statsforecast_mstl(
     for os_, cities in by_city.groupby(by_city):
         os_ = list(os_)
         step = (os_[1] - os_[0]) if len(os_) > 1 else pd.Timedelta(hours=24)
-        if any((b - a) != step for a, b in zip(os_, os_[1:], strict=False)):
+        if any((b - a) != step for a, b in itertools.pairwise(os_)):
             raise ValueError("MSTL peer: origins are not evenly spaced")
         end = _utc_naive(os_[-1]) + pd.Timedelta(hours=horizon)
         s = df[df["unique_id"].isin(cities.index) & (df["ds"] < end)]

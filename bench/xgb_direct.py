@@ -5,11 +5,15 @@ Data: ``--data DIR`` (a data set from ``energy data import``); default ``data/ge
 it exists, else the shared GEFCom2012 copy imported into a temporary directory. Split (UTC):
 train before 2008-03-01, validation (early stopping) 2008-03-01 → 2008-04-01, test origins at
 local midnight every day 2008-04-01 → 2008-06-29, 24 h each, ex-post (actual) temperature.
-Accuracy: MAPE (%) per zone over all test hours, averaged over zones.
+Accuracy: MAPE (%) per zone over all test hours, averaged over zones. Fit times are wall-clock
+seconds (CPU seconds alongside: on a shared machine they are the steadier figure).
 
 Prints figures, then ONE JSON line::
 
     {"shared_mape": .., "per_step_mape": .., "shared_fit_s": .., "per_step_fit_s": ..}
+
+About 3 min on an idle 2-core machine (per_step dominates: three models, ~6x the boosting rounds
+of shared); several times that when the cores are shared.
 
 Usage: ``python bench/xgb_direct.py [--data DIR] [--n-estimators 300] [--learning-rate 0.1]
 [--n-jobs 2] [--mlr]``
@@ -79,9 +83,9 @@ def score(pred: pd.DataFrame, actual: pd.Series) -> tuple[float, pd.Series]:
 def run(
     name: str, model: Forecaster, train: Dataset, val: Dataset, ds: Dataset, origins: pd.DataFrame
 ) -> dict[str, float]:
-    t0 = time.perf_counter()
+    t0, c0 = time.perf_counter(), time.process_time()
     model.fit(train, val)
-    fit_s = time.perf_counter() - t0
+    fit_s, fit_cpu_s = time.perf_counter() - t0, time.process_time() - c0
     frame = rows(ds, None, TEST_START + pd.Timedelta(days=92)).load
     t0 = time.perf_counter()
     pred = model.predict_origins(frame, ds.cities, origins, horizon=H)
@@ -89,7 +93,10 @@ def run(
     actual = ds.load.set_index([schema.CITY, schema.TIME])[schema.LOAD]
     mape, by_step = score(pred, actual)
     steps = " ".join(f"s{s}={by_step[s]:.2f}" for s in (1, 3, 6, 9, 12, 18, 24))
-    print(f"{name:10s} MAPE {mape:6.3f} %   fit {fit_s:6.1f} s   predict {predict_s:5.2f} s")
+    print(
+        f"{name:10s} MAPE {mape:6.3f} %   fit {fit_s:6.1f} s ({fit_cpu_s:6.1f} CPU-s)   "
+        f"predict {predict_s:5.2f} s"
+    )
     print(f"{'':10s} by step: {steps}")
     if hasattr(model, "boosters_"):
         print(f"{'':10s} trees kept: {[b.num_boosted_rounds() for b in model.boosters_]}")

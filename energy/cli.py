@@ -238,7 +238,10 @@ def _one_line(exc: BaseException) -> str:
         parts = []
         for err in exc.errors():
             loc = ".".join(str(x) for x in err["loc"]) or "config"
-            parts.append(f"{loc}: {err['msg']} (got {err.get('input')!r})")
+            got = err.get("input")
+            shown = f" (got {got!r})" if not isinstance(got, (dict, list)) else ""
+            msg = str(err["msg"]).removeprefix("Value error, ")
+            parts.append(f"{loc}: {msg}{shown}")
         return "; ".join(parts)
     return " ".join(str(exc).split())
 

@@ -69,13 +69,14 @@ class ExperimentConfig(BaseModel):
                     f"models: unknown model kind {kind!r} (known: {', '.join(kinds())})"
                 )
             model_class(kind).Config.model_validate(self._member_config(kind, cfg))
-        lookbacks = [c.get("lookback") for c in self.models.values() if c.get("lookback")]
-        too_short = [lb for lb in lookbacks if lb < max(self.features.lags or (0,))]
-        if too_short:
-            raise ValueError(
-                f"lookback: {too_short[0]} h is shorter than the largest load lag "
-                f"{max(self.features.lags or (0,))} h"
-            )
+        for kind, cfg in self.member_configs().items():
+            lookback = cfg.get("lookback")
+            lags = FeatureConfig.model_validate(cfg.get("features", {})).lags or (0,)
+            if lookback is not None and int(lookback) < max(lags):
+                raise ValueError(
+                    f"models.{kind}.lookback: {lookback} h is shorter than its largest load lag "
+                    f"{max(lags)} h"
+                )
         return self
 
     def _member_config(self, kind: str, cfg: dict[str, Any]) -> dict[str, Any]:
@@ -98,10 +99,14 @@ class ExperimentConfig(BaseModel):
         return {b: self._member_config(b, {}) for b in self.baselines}
 
     def ensemble_config(self) -> dict[str, Any]:
-        """Config of the ``ensemble`` kind (wrapped per city when ``scope`` is per_city)."""
+        """Config of the ``ensemble`` kind (``build_model`` wraps it per city for ``per_city``)."""
         members = {k: {"kind": k, "config": c} for k, c in self.member_configs().items()}
-        ens = {"members": members, **self.ensemble.model_dump(), "seed": self.seed}
-        return ens
+        return {
+            "members": members,
+            **self.ensemble.model_dump(),
+            "horizon": self.horizon,
+            "seed": self.seed,
+        }
 
 
 def load_config(

@@ -13,8 +13,10 @@ for every step when ``per_step`` is off). Three ways to choose the weights:
   ``fallback_`` and on disk); too little for that → ``mean``.
 
 Errors and regressions are computed on loads divided by each city's mean training load, so that a
-large city does not decide the weights alone. Day-ahead origins are each city's local midnights
-(converted to UTC, floored to the hour for zones with a fractional offset).
+large city does not decide the weights alone. With ``inverse_error`` the members early-stop on the
+period that weights them, which flatters early-stopped members a little; stacking's out-of-fold
+forecasts come from members that never saw the fold. Day-ahead origins are each city's local
+midnights (converted to UTC, floored to the hour for zones with a fractional offset).
 
 On disk (besides the base layout)::
 

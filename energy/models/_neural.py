@@ -38,6 +38,7 @@ from energy import schema
 from energy.data.dataset import Dataset
 from energy.features import FeatureConfig, FeaturePipeline
 from energy.features.windows import TARGET, SequenceWindows, split_columns
+from energy.models._frame import FrameIndex, utc_hours
 from energy.models._torch_loop import LoopConfig, fit_loop, seed_everything
 from energy.models.base import Capabilities, Forecaster, ModelConfig, Param
 
@@ -135,26 +136,35 @@ class NeuralForecaster(Forecaster):
             raise ValueError(
                 f"train: no complete window of {cfg.lookback} + {h} consecutive hours with load"
             )
-        if val is None:
-            return tw, None
-        first = val.load[schema.TIME].min()
-        reach = pd.Timedelta(hours=cfg.lookback + cfg.features.max_reach)
-        hist = train.load[train.load[schema.TIME] >= first - reach]
-        both = pd.concat([hist, val.load], ignore_index=True)
-        both = both.drop_duplicates([schema.CITY, schema.TIME], keep="last")
-        vw = self._windows(both, cfg.val_stride, cities=val.cities)
-        last = train.load.groupby(schema.CITY)[schema.TIME].max()
-        end = np.full(len(self.pipeline_.city_ids_) + 1, np.iinfo(np.int64).min)
-        for i, c in enumerate(self.pipeline_.city_ids_):
-            end[i] = _hours(pd.Series([last[c]]))[0] if c in last.index else end[i]
-        origin = vw.hours[vw.starts + vw.lookback]
-        keep = origin > end[vw.window_city]
-        vw = _subset(vw, keep)
-        if len(vw) == 0:
+        vw = self._validation_windows(train, val) if val is not None else None
+        if val is not None and vw is None:
             log.warning("validation: no complete window after the training rows; early stopping "
                         "uses the training loss")  # fmt: skip
-            return tw, None
         return tw, vw
+
+    def _validation_windows(self, train: Dataset, val: Dataset) -> SequenceWindows | None:
+        """Windows whose first forecast hour is after the city's last training hour."""
+        cfg = self.config
+        keep_cities = set(val.load[schema.CITY].unique())
+        if not cfg.features.allow_unseen_cities:  # no load scale for them: cannot validate
+            keep_cities &= set(self.pipeline_.city_ids_)
+        vload = val.load[val.load[schema.CITY].isin(keep_cities)]
+        reach = pd.Timedelta(hours=cfg.lookback + cfg.features.max_reach)
+        hist = train.load[
+            (train.load[schema.TIME] >= vload[schema.TIME].min() - reach)
+            & train.load[schema.CITY].isin(keep_cities)
+        ]
+        both = pd.concat([hist, vload], ignore_index=True)
+        both = both.drop_duplicates([schema.CITY, schema.TIME], keep="last")
+        vw = self._windows(both, cfg.val_stride, cities=val.cities) if len(vload) else None
+        if vw is None:
+            return None
+        last = train.load.groupby(schema.CITY)[schema.TIME].max()
+        # last training hour per city code; the unseen-city code (the last) has none
+        end = np.append(utc_hours(last[self.pipeline_.city_ids_]), np.iinfo(np.int64).min)
+        origin = vw.hours[vw.starts + vw.lookback]  # (n_windows,) first forecast hour
+        vw = _subset(vw, origin > end[vw.window_city])
+        return vw if len(vw) else None
 
     def build_net(self, windows: SequenceWindows) -> nn.Module:
         """A freshly initialised network (seeded) for the input widths of ``windows``."""
@@ -184,10 +194,14 @@ class NeuralForecaster(Forecaster):
         feats = self.pipeline_.transform(load, cities)
         if TARGET not in feats:
             feats[TARGET] = np.float32(np.nan)
-        index = {c: i for i, c in enumerate(self.pipeline_.city_ids_)}
-        n = len(index)
-        feats[CODE] = feats[schema.CITY].map(lambda c: index.get(c, n)).to_numpy(np.int64)
+        feats[CODE] = self._city_codes(feats[schema.CITY])
         return feats
+
+    def _city_codes(self, city_ids: pd.Series) -> np.ndarray:
+        """``(n,)`` int64 index of each city among the fit cities; unseen: their count."""
+        known = pd.Index(self.pipeline_.city_ids_)
+        codes = known.get_indexer(city_ids.astype(str))
+        return np.where(codes < 0, len(known), codes).astype(np.int64)
 
     # ---- predict ---------------------------------------------------------------------------
     def _predict_frame(
@@ -200,22 +214,22 @@ class NeuralForecaster(Forecaster):
                 f"{horizon} h (its load features would read hours after the origin)"
             )
         feats = self._features(frame, cities)
-        keys, data = _sorted_rows(feats, self.columns_)  # (n_rows,), (n_rows, C)
-        index = {c: i for i, c in enumerate(self.pipeline_.city_ids_)}
-        codes = np.array([index.get(c, len(index)) for c in origins[schema.CITY]], np.int64)
-        o_hours = _hours(origins["origin"])
+        data = _inputs(feats, self.columns_)  # (n_rows, C), aligned with feats
+        cities_o = origins[schema.CITY].astype(str).to_numpy()
+        codes = self._city_codes(origins[schema.CITY])
         lookback = self.config.lookback
         offsets = np.arange(-lookback, h_trained)  # hours relative to the origin
+        hours = utc_hours(origins["origin"])[:, None] + offsets  # (n_origins, L + H)
+        pos = FrameIndex(feats).positions(cities_o[:, None], hours)  # -1: no such row
         out = np.empty((len(origins), horizon))
         self.net_.eval()
         for a in range(0, len(origins), _PREDICT_BATCH):
             b = min(a + _PREDICT_BATCH, len(origins))
-            query = (codes[a:b, None] << 32) | (o_hours[a:b, None] + offsets)  # (n, L + H)
-            pos = np.minimum(np.searchsorted(keys, query), len(keys) - 1)
-            found = keys[pos] == query if len(keys) else np.zeros(query.shape, bool)
-            x = np.where(found[..., None], data[pos], np.float32(0))  # (n, L + H, C); absent → 0
-            mask = found[:, lookback:] & (np.arange(h_trained) < horizon)  # (n, H)
-            x[:, lookback:][~mask] = 0.0  # hours past the requested horizon: not inputs either
+            p = pos[a:b]
+            x = np.where((p >= 0)[..., None], data[p], np.float32(0))  # (n, L + H, C); absent → 0
+            # hours past the requested horizon are no inputs either (nor absent ones)
+            mask = (p[:, lookback:] >= 0) & (np.arange(h_trained) < horizon)  # (n, H)
+            x[:, lookback:][~mask] = 0.0
             with torch.no_grad():
                 y = self.net_(
                     torch.from_numpy(x[:, :lookback]),  # (n, L, 1 + n_cov): before the origin
@@ -246,20 +260,13 @@ class NeuralForecaster(Forecaster):
         self.net_.eval()
 
 
-def _hours(times: pd.Series) -> np.ndarray:
-    """UTC hours since the epoch, int64."""
-    return pd.DatetimeIndex(pd.to_datetime(times, utc=True)).as_unit("s").asi8 // 3600
-
-
-def _sorted_rows(feats: pd.DataFrame, columns: list[str]) -> tuple[np.ndarray, np.ndarray]:
-    """Sorted keys ``city_code << 32 | hour`` ``(n_rows,)`` and inputs ``(n_rows, C)``, NaN → 0."""
-    keys = (feats[CODE].to_numpy(np.int64) << 32) | _hours(feats[schema.TIME])
-    order = np.argsort(keys, kind="stable")
+def _inputs(feats: pd.DataFrame, columns: list[str]) -> np.ndarray:
+    """``(n_rows, C)`` float32 model inputs in ``feats`` row order, NaN → 0 (the training mean)."""
     data = np.empty((len(feats), len(columns)), np.float32)
     for j, c in enumerate(columns):
-        col = feats[c].to_numpy(np.float32, na_value=np.nan)[order]
+        col = feats[c].to_numpy(np.float32, na_value=np.nan)
         data[:, j] = np.where(np.isnan(col), np.float32(0), col)
-    return keys[order], data
+    return data
 
 
 def _subset(ds: SequenceWindows, keep: np.ndarray) -> SequenceWindows:

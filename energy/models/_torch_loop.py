@@ -7,6 +7,10 @@ Ray Train later runs :func:`fit_loop` inside ``train_loop_per_worker`` and passe
 ``on_epoch_end`` hook that calls ``ray.train.report(metrics, checkpoint=...)`` once per epoch
 (never per step: each report costs a controller round trip), building the checkpoint from
 ``state_dict_fn()``; a restarted worker passes the loaded checkpoint back as ``start_state``.
+For data-parallel training the wrapper passes the DDP-wrapped model (states are saved from its
+``.module``, so checkpoints load into the bare network) and a per-rank ``seed``: each rank then
+draws its own random subset of ``max_train_windows_per_epoch`` windows, and every rank runs the
+same number of batches, as DDP's collectives require.
 """
 
 from __future__ import annotations
@@ -182,16 +186,19 @@ def fit_loop(
     train_loader = make_loader(
         train_windows, cfg.batch_size, True, cfg.seed, cfg.max_train_windows_per_epoch
     )
-    has_val = val_windows is not None and len(val_windows) > 0  # type: ignore[arg-type]
-    val_loader = make_loader(val_windows, cfg.batch_size, False, cfg.seed) if has_val else None
+    val_loader = None
+    if val_windows is not None and len(val_windows) > 0:  # type: ignore[arg-type]
+        val_loader = make_loader(val_windows, cfg.batch_size, False, cfg.seed)
     gen: torch.Generator | None = getattr(train_loader.sampler, "generator", None)
     track: State = {"epoch": 0, "best_loss": math.inf, "best_epoch": 0, "bad_epochs": 0,
                     "history": [], "best_model": None}  # fmt: skip
 
+    net = getattr(model, "module", model)  # DDP wraps the network: save the bare one
+
     def state_dict_fn() -> State:
         return {
             **copy.deepcopy(track),
-            "model": _cpu_copy(model.state_dict()),
+            "model": _cpu_copy(net.state_dict()),
             "optimizer": copy.deepcopy(optimizer.state_dict()),
             "scheduler": scheduler.state_dict() if scheduler is not None else None,
             "rng": {"torch": torch.get_rng_state(),
@@ -199,7 +206,7 @@ def fit_loop(
         }  # fmt: skip
 
     if start_state is not None:
-        model.load_state_dict(start_state["model"])
+        net.load_state_dict(start_state["model"])
         optimizer.load_state_dict(start_state["optimizer"])
         if scheduler is not None and start_state.get("scheduler") is not None:
             scheduler.load_state_dict(start_state["scheduler"])
@@ -222,7 +229,7 @@ def fit_loop(
             scheduler.step()
         if val_loss < track["best_loss"] - cfg.min_delta:
             track.update(best_loss=val_loss, best_epoch=epoch, bad_epochs=0)
-            track["best_model"] = _cpu_copy(model.state_dict())
+            track["best_model"] = _cpu_copy(net.state_dict())
         else:
             track["bad_epochs"] += 1
         track["epoch"] = epoch
@@ -235,7 +242,7 @@ def fit_loop(
         stopped = track["bad_epochs"] >= cfg.patience > 0
 
     final = state_dict_fn()
-    final["stopped_early"] = stopped
+    final["stopped_early"] = stopped and track["epoch"] < cfg.epochs
     if track["best_model"] is not None:
-        model.load_state_dict(track["best_model"])
+        net.load_state_dict(track["best_model"])
     return final

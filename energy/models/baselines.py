@@ -62,22 +62,28 @@ class SeasonalNaive(Forecaster):
         load = frame[schema.LOAD].to_numpy(np.float64, na_value=np.nan)
         index = FrameIndex(frame)
         city = origins[schema.CITY].astype(str).to_numpy()
-        hours = target_hours(origins, horizon)  # (n_origins, horizon)
-        first = utc_hours(origins["origin"])[:, None] - 1  # newest hour a forecast may read
-        earliest = utc_hours(frame[schema.TIME]).min() if len(frame) else 0
-        k = (hours - first + season - 1) // season  # smallest k with t - k·season < origin
-        out = np.full(hours.shape, np.nan)
-        todo = np.ones(hours.shape, bool)
-        while todo.any():
-            lag = hours - k * season
-            todo &= lag >= earliest
-            pos = index.positions(city[:, None], np.where(todo, lag, 0))
-            val = np.where(todo & (pos >= 0), load[pos], np.nan)
-            found = todo & ~np.isnan(val)
-            out[found] = val[found]
-            todo &= ~found
-            k += 1
-        return self._fill_missing(out, frame, load, city, first[:, 0] + 1)
+        hours = target_hours(origins, horizon)  # (n_origins, horizon), UTC hours
+        origin_hours = hours[:, 0]
+        # smallest k >= 1 with t - k·season < origin, i.e. k·season >= step
+        k = (np.arange(horizon) // season + 1)[None, :].repeat(len(origins), axis=0).ravel()
+        t, c = hours.ravel(), np.repeat(city, horizon)
+        seen = frame[schema.LOAD].notna().to_numpy()
+        hour_seen = pd.Series(utc_hours(frame[schema.TIME])[seen])
+        oldest = hour_seen.groupby(frame[schema.CITY].astype(str).to_numpy()[seen]).min()
+        floor = pd.Series(c).map(oldest).fillna(np.inf).to_numpy()  # no value before it
+        out = np.full(t.shape, np.nan)
+        todo = np.arange(len(t))  # flat (origin, step) entries still without a value
+        while len(todo):
+            lag = t[todo] - k[todo] * season
+            keep = lag >= floor[todo]
+            todo, lag = todo[keep], lag[keep]
+            pos = index.positions(c[todo], lag)
+            val = np.where(pos >= 0, load[pos], np.nan)
+            found = ~np.isnan(val)
+            out[todo[found]] = val[found]
+            todo = todo[~found]
+            k[todo] += 1  # masked or absent: one more season back
+        return self._fill_missing(out.reshape(hours.shape), frame, load, city, origin_hours)
 
     def _fill_missing(
         self, out: np.ndarray, frame: pd.DataFrame, load: np.ndarray, city: np.ndarray,

@@ -16,6 +16,7 @@ embedding, with weights shared across steps (a direct, not recursive, multi-hori
 
 from __future__ import annotations
 
+import itertools
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
@@ -51,7 +52,7 @@ class LSTMNet(nn.Module):
         sizes = [cfg.n_past, *cfg.hidden_sizes]
         # separate nn.LSTM per layer: nn.LSTM(num_layers=k) forces one width for all layers
         self.layers = nn.ModuleList(
-            nn.LSTM(a, b, batch_first=True) for a, b in zip(sizes[:-1], sizes[1:], strict=True)
+            nn.LSTM(a, b, batch_first=True) for a, b in itertools.pairwise(sizes)
         )
         self.drop = nn.Dropout(cfg.dropout)
         self.city = (

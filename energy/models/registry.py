@@ -28,7 +28,8 @@ def model_class(kind: str) -> type[Forecaster]:
     if kind not in _KINDS:
         raise ValueError(f"model kind: unknown {kind!r} (expected one of {', '.join(kinds())})")
     module, cls = _KINDS[kind].split(":")
-    return getattr(import_module(module), cls)  # type: ignore[no-any-return]
+    found: type[Forecaster] = getattr(import_module(module), cls)
+    return found
 
 
 def create(kind: str, config: dict | None = None) -> Forecaster:

@@ -110,7 +110,10 @@ def test_per_step_groups_bound_lags_by_their_last_step() -> None:
     cfg = XGBoostConfig(strategy="per_step")
     assert cfg.group_ends() == [6, 12, 24]
     assert min(cfg.features_for(6).lags or ()) == 6 and cfg.features_for(6).horizon == 6
-    assert XGBoostConfig().group_ends() == [24]
+    assert cfg.features_for(24) == cfg.features
+    assert XGBoostConfig(strategy="shared").group_ends() == [24]
+    short = XGBoostConfig(features={"horizon": 8})  # groups past the horizon are dropped
+    assert short.group_ends() == [6, 8]
     with pytest.raises(ValidationError):
         XGBoostConfig(step_groups=(6, 3))
     with pytest.raises(ValidationError):
