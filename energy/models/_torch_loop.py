@@ -202,6 +202,7 @@ def fit_loop(
             "optimizer": copy.deepcopy(optimizer.state_dict()),
             "scheduler": scheduler.state_dict() if scheduler is not None else None,
             "rng": {"torch": torch.get_rng_state(),
+                    "cuda": torch.cuda.get_rng_state_all() if torch.cuda.is_available() else None,
                     "loader": gen.get_state() if gen is not None else None},
         }  # fmt: skip
 
@@ -212,6 +213,8 @@ def fit_loop(
             scheduler.load_state_dict(start_state["scheduler"])
         track.update(copy.deepcopy({k: start_state[k] for k in track}))
         torch.set_rng_state(start_state["rng"]["torch"])
+        if torch.cuda.is_available() and start_state["rng"].get("cuda") is not None:
+            torch.cuda.set_rng_state_all(start_state["rng"]["cuda"])  # dropout on the GPU
         if gen is not None and start_state["rng"]["loader"] is not None:
             gen.set_state(start_state["rng"]["loader"])
 

@@ -1,7 +1,8 @@
 """The LSTM network: a stacked LSTM encoder over the lookback and a direct multi-horizon head.
 
-Imports only torch (nanoGPT style): :class:`LSTMNetConfig` is everything needed to rebuild the
-network, and it travels with the weights (``net.json`` next to ``weights.pt``).
+Imports only torch and the torch-only :mod:`energy.models.level_norm` (nanoGPT style):
+:class:`LSTMNetConfig` is everything needed to rebuild the network, and it travels with the
+weights (``net.json`` next to ``weights.pt``).
 
 Inputs (float32, scaled units; see ``energy.models._neural`` for the column layout)::
 
@@ -23,6 +24,8 @@ from typing import Any
 import torch
 from torch import nn
 
+from energy.models.level_norm import LevelNorm
+
 
 @dataclass
 class LSTMNetConfig:
@@ -38,6 +41,7 @@ class LSTMNetConfig:
     future_dim: int = 16  # width of each step's covariate projection
     step_embedding_dim: int = 8
     head_hidden: int = 64
+    level_columns: list[int] = field(default_factory=list)  # see energy.models.level_norm
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -49,6 +53,7 @@ class LSTMNet(nn.Module):
     def __init__(self, cfg: LSTMNetConfig) -> None:
         super().__init__()
         self.cfg = cfg
+        self.level = LevelNorm(cfg.n_past, cfg.n_future, cfg.level_columns)
         sizes = [cfg.n_past, *cfg.hidden_sizes]
         # separate nn.LSTM per layer: nn.LSTM(num_layers=k) forces one width for all layers
         self.layers = nn.ModuleList(
@@ -86,6 +91,7 @@ class LSTMNet(nn.Module):
             city: ``(batch,)`` int64 city indices.
             future_mask: unused (steps are independent here); accepted for a common signature.
         """
+        past, future, level = self.level(past, future)
         x = past
         for i, lstm in enumerate(self.layers):
             x, _ = lstm(x)  # (batch, lookback, hidden_sizes[i])
@@ -100,4 +106,4 @@ class LSTMNet(nn.Module):
         ]
         if self.city is not None:
             parts.append(self.city(city).unsqueeze(1).expand(b, h, -1))
-        return self.head(torch.cat(parts, dim=-1)).squeeze(-1)  # (batch, horizon)
+        return self.head(torch.cat(parts, dim=-1)).squeeze(-1) + level  # (batch, horizon)

@@ -24,6 +24,7 @@ class TransformerConfig(NeuralConfig):
     n_layers: int = Field(default=2, ge=1)
     dim_feedforward: int = Field(default=64, ge=1)
     dropout: float = Field(default=0.1, ge=0, lt=1)
+    lr: float = Field(default=1e-3, gt=0)  # 2e-3 made the validation loss jumpy
 
     @model_validator(mode="after")
     def _heads_divide_width(self) -> Self:
@@ -53,12 +54,14 @@ class TransformerForecaster(NeuralForecaster):
             "dropout": Param("float", 0.0, 0.3),
         }
 
-    def _net_config(self, n_past: int, n_future: int, n_cities: int) -> TransformerNetConfig:
+    def _net_config(
+        self, n_past: int, n_future: int, n_cities: int, level: list[int]
+    ) -> TransformerNetConfig:
         if n_future != n_past - 1:
             raise ValueError(f"transformer: future width {n_future} must be past width - 1")
         c = self.config
         return TransformerNetConfig(
             n_past=n_past, horizon=c.features.horizon, d_model=c.d_model, n_heads=c.n_heads,
             n_layers=c.n_layers, dim_feedforward=c.dim_feedforward, dropout=c.dropout,
-            n_cities=n_cities,
+            n_cities=n_cities, level_columns=level,
         )  # fmt: skip

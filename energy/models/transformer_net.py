@@ -1,7 +1,8 @@
 """The Transformer network: an encoder over lookback tokens followed by horizon tokens.
 
-Imports only torch (nanoGPT style): :class:`TransformerNetConfig` rebuilds the network and
-travels with the weights (``net.json`` next to ``weights.pt``).
+Imports only torch and the torch-only :mod:`energy.models.level_norm` (nanoGPT style):
+:class:`TransformerNetConfig` rebuilds the network and travels with the weights (``net.json`` next
+to ``weights.pt``).
 
 Inputs (float32, scaled units) share one column layout, ``future`` being ``past`` without its
 first column (the target)::
@@ -19,11 +20,13 @@ encoder mixes all tokens; a linear head reads the horizon tokens → ``(batch, h
 from __future__ import annotations
 
 import math
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from typing import Any
 
 import torch
 from torch import nn
+
+from energy.models.level_norm import LevelNorm
 
 
 @dataclass
@@ -38,6 +41,7 @@ class TransformerNetConfig:
     dim_feedforward: int = 64
     dropout: float = 0.1
     n_cities: int = 0  # 0: no city embedding
+    level_columns: list[int] = field(default_factory=list)  # see energy.models.level_norm
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -61,6 +65,7 @@ class TransformerNet(nn.Module):
         if cfg.d_model % cfg.n_heads:
             raise ValueError(f"d_model {cfg.d_model} is not divisible by n_heads {cfg.n_heads}")
         self.cfg = cfg
+        self.level = LevelNorm(cfg.n_past, cfg.n_past - 1, cfg.level_columns)
         self.embed = nn.Linear(cfg.n_past + 1, cfg.d_model)  # +1: the is_horizon flag
         self.city = (
             nn.Embedding(cfg.n_cities + 1, cfg.d_model, padding_idx=cfg.n_cities)
@@ -99,6 +104,7 @@ class TransformerNet(nn.Module):
             future_mask: ``(batch, horizon)`` bool, False = hour absent (no covariates, e.g.
                 beyond the requested horizon): other tokens do not attend to it.
         """
+        past, future, level = self.level(past, future)
         b, lookback, _ = past.shape
         h = future.shape[1]
         zeros = future.new_zeros(b, h, 1)
@@ -117,4 +123,4 @@ class TransformerNet(nn.Module):
         if future_mask is not None:
             pad = torch.cat([future_mask.new_ones(b, lookback), future_mask], dim=1).logical_not()
         x = self.encoder(self.drop(x), src_key_padding_mask=pad)  # (batch, L + H, d_model)
-        return self.head(x[:, lookback:]).squeeze(-1)  # (batch, horizon)
+        return self.head(x[:, lookback:]).squeeze(-1) + level  # (batch, horizon)

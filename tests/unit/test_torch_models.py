@@ -216,3 +216,26 @@ def test_resume_continues_at_the_next_epoch_with_the_same_result() -> None:
     assert [h["val_loss"] for h in resumed["history"]] == [h["val_loss"] for h in full["history"]]
     for k, v in full["model"].items():
         torch.testing.assert_close(resumed["model"][k], v, rtol=0, atol=0)
+
+
+@pytest.mark.parametrize("kind", ["lstm", "transformer"])
+def test_level_norm_makes_forecasts_shift_equivariant(kind: str) -> None:
+    """Adding c to every input in target units adds c to the forecast (a level shift)."""
+    from energy.models.transformer_net import TransformerNet, TransformerNetConfig
+
+    torch.manual_seed(0)
+    level = [0, 2]  # past columns in target units: the target and one load lag
+    net = (
+        LSTMNet(LSTMNetConfig(n_past=4, n_future=3, horizon=5, hidden_sizes=[8], n_cities=2,
+                              level_columns=level))
+        if kind == "lstm"
+        else TransformerNet(TransformerNetConfig(n_past=4, horizon=5, d_model=8, n_heads=2,
+                                                 n_layers=1, n_cities=2, level_columns=level))
+    ).eval()  # fmt: skip
+    past, future, city = torch.randn(3, 7, 4), torch.randn(3, 5, 3), torch.tensor([0, 1, 2])
+    shifted_past, shifted_future = past.clone(), future.clone()
+    shifted_past[:, :, level] += 10.0
+    shifted_future[:, :, [c - 1 for c in level if c]] += 10.0
+    with torch.no_grad():
+        base, moved = net(past, future, city), net(shifted_past, shifted_future, city)
+    torch.testing.assert_close(moved, base + 10.0, rtol=0, atol=1e-4)
