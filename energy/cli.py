@@ -263,6 +263,13 @@ def main() -> None:
         ValueError,
         KeyError,
     )
+    import logging
+
+    # progress of long work (epochs, members, cities) on stderr; library code only logs
+    handler = logging.StreamHandler()
+    handler.setFormatter(logging.Formatter("[energy] %(message)s"))
+    logging.getLogger("energy").addHandler(handler)
+    logging.getLogger("energy").setLevel(logging.INFO)
     try:
         app()
     except user_errors as exc:

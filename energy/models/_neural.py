@@ -189,7 +189,17 @@ class NeuralForecaster(Forecaster):
 
     def _fit(self, train: Dataset, val: Dataset | None) -> None:
         tw, vw = self.prepare_data(train, val)
-        state = fit_loop(self.build_net(tw), tw, vw, self.config.loop_config())
+        kind, epochs = self.kind, self.config.epochs
+
+        def progress(epoch: int, metrics: dict[str, float], _: Any) -> None:
+            shown = ", ".join(
+                f"{k} {v:.4g}" for k, v in metrics.items() if isinstance(v, (int, float))
+            )
+            log.info("%s: epoch %d/%d %s", kind, epoch, epochs, shown)
+
+        state = fit_loop(
+            self.build_net(tw), tw, vw, self.config.loop_config(), on_epoch_end=progress
+        )
         self.net_.cpu().eval()
         self.history_ = state["history"]
 

@@ -38,6 +38,7 @@ def test_train_then_backtest(tmp_path, isone):
     proc = energy("train", "--config", cfg, "--data", isone, "--cities", "CT,ME", "--out", run)
     assert proc.returncode == 0, proc.stderr
     assert "[energy] training ensemble" in proc.stderr
+    assert "[energy] lstm: epoch 1/1" in proc.stderr  # progress of long work
     summary = json.loads((run / "train.json").read_text())
     assert summary["cities"] == ["CT", "ME"] and summary["data_hash"]
     model = Forecaster.load(run / "model")
