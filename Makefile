@@ -37,8 +37,13 @@ demo: install
 	fi
 	$(BIN)/energy data report --data $(DEMO)
 
+# Figures for the README and the issues; about 45 minutes on 2 cores. Peers need the bench extra.
 bench: install
+	$(BIN)/pip install -q -c constraints.txt -e '.[dev,bench]'
 	$(BIN)/python bench/windowing_memory.py
+	$(BIN)/python bench/xgb_direct.py
+	$(BIN)/python bench/neural_cpu.py
+	$(BIN)/python bench/accuracy.py
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache data/ results/
