@@ -37,6 +37,7 @@ from energy.metrics import metrics_table, naive_scales
 from energy.models import registry
 
 REPO = Path(__file__).resolve().parents[1]
+RESULTS_JSON = REPO / "bench" / "accuracy_results.json"
 SHARED = REPO.parent / "shared" / "data"
 DATASETS = {
     "gefcom": ("gefcom2012", "gefcom2012_load", "2008-04-01", "2008-06-30"),
@@ -138,19 +139,22 @@ def run_dataset(name: str, args: argparse.Namespace, cache: Path) -> dict[str, d
     return table
 
 
-def check_targets(res: dict[str, dict[str, dict[str, Any]]]) -> list[str]:
-    """The issue's targets, each as one line saying met or missed and by how much."""
+def check_targets(res: dict[str, dict[str, dict[str, Any]]], method: str) -> list[str]:
+    """The issue's targets for the configured ensemble (``method`` of the profile, chosen before
+    seeing the test window), each as one line saying met or missed and by how much."""
     lines = []
     for ds, t in res.items():
-        ens = min((k for k in t if k.startswith("ensemble")), key=lambda k: t[k]["mape"])
+        ens = f"ensemble_{method}"
         e = t[ens]["mape"]
         rivals = [
             k for k in ("xgboost", "lstm", "transformer", "mlforecast_lgbm", "mstl") if k in t
         ]
         for k in rivals:
             ok = e < t[k]["mape"]
+            gap = "" if ok else f" by {e - t[k]['mape']:.3f} points"
             lines.append(
-                f"{ds}: {ens} MAPE {e:.2f} vs {k} {t[k]['mape']:.2f} -> {'met' if ok else 'MISSED'}"
+                f"{ds}: {ens} MAPE {e:.3f} vs {k} {t[k]['mape']:.3f} -> "
+                f"{'met' if ok else 'MISSED'}{gap}"
             )
         if ds == "gefcom":
             mase_cut = 1 - t[ens]["mase"] / t["seasonal_naive_168"]["mase"]
@@ -173,7 +177,9 @@ def markdown(
         f"{' --stacking' if args.stacking else ''}` on a 2-core CPU machine "
         f"({time.strftime('%Y-%m-%d')}). MAPE = mean of per-city MAPE (%); MASE vs the 168 h "
         "seasonal naive on each city's training history; day-ahead origins at local midnight, "
-        "actual weather over the horizon (ex-post).",
+        "actual weather over the horizon (ex-post). Members (xgboost, lstm, transformer) are the "
+        "ensemble's own fitted members: their fit time is inside the ensemble's. `ensemble_mean` "
+        "averages the same members. Targets are checked for the profile's ensemble method.",
         "",
     ]
     for ds, t in res.items():
@@ -195,9 +201,17 @@ def main() -> None:
     p.add_argument("--no-peers", action="store_true")
     p.add_argument("--no-per-city", action="store_true")
     p.add_argument("--cache", default=str(REPO / "bench" / "out" / "data"))
+    p.add_argument(
+        "--report-only", action="store_true", help=f"rewrite the report from {RESULTS_JSON.name}"
+    )
     args = p.parse_args()
-    res = {ds: run_dataset(ds, args, Path(args.cache)) for ds in args.datasets.split(",")}
-    lines = check_targets(res)
+    if args.report_only:
+        res = json.loads(RESULTS_JSON.read_text())
+    else:
+        res = {ds: run_dataset(ds, args, Path(args.cache)) for ds in args.datasets.split(",")}
+        RESULTS_JSON.parent.mkdir(parents=True, exist_ok=True)
+        RESULTS_JSON.write_text(json.dumps(res, indent=2) + "\n")
+    lines = check_targets(res, load_config(args.profile).ensemble.method)
     for ln in lines:
         print(ln)
     (REPO / "bench" / "RESULTS.md").write_text(markdown(res, args, lines))
