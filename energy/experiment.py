@@ -118,6 +118,14 @@ def backtest(
     ``[start, end)`` (local dates of each city); files written under ``out``."""
     from energy import evaluation, reporting
 
+    parsed = {}
+    for flag, value in (("--start", start), ("--end", end)):
+        try:
+            parsed[flag] = pd.Timestamp(value)
+        except (ValueError, TypeError) as e:
+            raise ValueError(f"{flag}: cannot read {value!r} as a date (use YYYY-MM-DD)") from e
+    if parsed["--end"] <= parsed["--start"]:
+        raise ValueError(f"--end: {end!r} is not after --start {start!r}")
     data = load_data(data_dir, cities)
     kinds = [kind, *(cfg.baselines if with_baselines and kind == "ensemble" else [])]
     results = {}

@@ -97,3 +97,13 @@ def test_bad_configs_are_one_line_errors(tmp_path, isone):
         ),
         r"--cities: unknown city_id 'XX'",
     )
+    for start, end, pattern in (
+        ("notadate", "2017-04-10", r"--start: cannot read 'notadate' as a date"),
+        ("2017-04-10", "2017-04-01", r"--end: '2017-04-01' is not after --start '2017-04-10'"),
+        ("2019-01-01", "2019-02-01", r"no complete day-ahead origin"),
+    ):
+        proc = energy(
+            "backtest", "--config", "cpu", "--data", isone, "--start", start, "--end", end,
+            "--out", tmp_path / "b",
+        )  # fmt: skip
+        assert_user_error(proc, pattern)
