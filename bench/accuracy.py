@@ -202,8 +202,8 @@ def markdown(
     every = set().union(*(t.keys() for t in res.values()))
     for ds, t in res.items():
         for k in sorted(every - set(t)):
-            out.append(f"_{k} was not run on {ds} (`--only stacking` adds it; it refits every member "
-                       "per fold, about 3x the ensemble's fit time)._")  # fmt: skip
+            out.append(f"_{k} was not run on {ds} (`--only stacking` adds it; it refits every "
+                       "member per fold, about 3x the ensemble's fit time)._")  # fmt: skip
     out += ["", "## Targets", "", *[f"- {ln}" for ln in lines], ""]
     return "\n".join(out)
 
