@@ -19,6 +19,7 @@ from energy.config import ExperimentConfig
 from energy.data.dataset import Dataset, read_dataset
 from energy.models import registry
 from energy.models.base import Forecaster
+from energy.package import write_package
 
 Progress = Callable[[str], None]
 
@@ -87,7 +88,9 @@ def train(
     model.fit(train_ds, val_ds)
     fit_s = time.perf_counter() - t0
     out = Path(out)
-    model.save(out / "model")
+    write_package(
+        model, data, out, meta={"config_name": cfg.name, "config": cfg.model_dump(mode="json")}
+    )
     summary = {
         "config": cfg.model_dump(mode="json"),
         "kind": kind,
