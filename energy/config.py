@@ -41,6 +41,22 @@ class EnsembleSettings(BaseModel):
     nonneg: bool = True
 
 
+class PromotionSettings(BaseModel):
+    """Registry and promotion gate (energy.promotion): how a challenger must beat the champion.
+
+    The protocol is the last ``windows_days`` days of day-ahead origins of the data set: the
+    model is fitted on the data before them and scored on them, the champion on the same ones.
+    """
+
+    model_config = ConfigDict(extra="forbid")
+    registered_model: str = Field(default="energy-forecast", pattern=r"^[A-Za-z0-9_\-]+$")
+    metric: Literal["mape", "mape_pooled", "mae", "rmse", "mase", "mase24", "r2"] = "mape"
+    margin: float = Field(default=0.01, ge=0.0, lt=1.0)  # relative improvement required
+    city_tolerance: float = Field(default=0.05, ge=0.0)  # relative worsening allowed per city
+    windows_days: int = Field(default=14, ge=1)
+    refit: bool = False  # after scoring, refit on all data (twice the training time)
+
+
 class ExperimentConfig(BaseModel):
     """A whole experiment: features, member models, ensemble, baselines."""
 
@@ -53,6 +69,7 @@ class ExperimentConfig(BaseModel):
     models: dict[str, dict[str, Any]] = Field(default_factory=dict)
     ensemble: EnsembleSettings = EnsembleSettings()
     baselines: list[str] = Field(default_factory=lambda: ["seasonal_naive", "vanilla_mlr"])
+    promotion: PromotionSettings = PromotionSettings()
 
     @model_validator(mode="after")
     def _check(self) -> Self:

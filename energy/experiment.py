@@ -74,33 +74,62 @@ def train(
     *,
     cities: list[str] | None = None,
     kind: str = "ensemble",
+    evaluate: bool = True,
     progress: Progress = _quiet,
 ) -> dict[str, Any]:
-    """Fit the configured model on all of the data set and save it to ``out/model``."""
+    """Fit the configured model and save it as a model package under ``out``.
+
+    With ``evaluate`` (default) the model is fitted on the rows before the promotion protocol
+    (the last ``promotion.windows_days`` days of day-ahead origins, :mod:`energy.promotion`) and
+    scored on it: metrics in package.json and ``out/backtest/``; ``promotion.refit`` then refits
+    on all rows. Without, it is fitted on all rows. Tracked as an MLflow ``train`` run (params,
+    data, metrics, artifacts, the package as a pyfunc model) unless tracking is off.
+    """
+    from energy import promotion, reporting, tracking
+
     data = load_data(data_dir, cities)
-    train_ds, val_ds = split_validation(data, cfg.ensemble.val_days)
-    model = build_model(cfg, kind)
-    progress(
-        f"training {kind} ({cfg.scope}) on {len(train_ds.load):,} rows, "
-        f"{len(data.city_ids)} cities; validation {len(val_ds.load):,} rows"
-    )
-    t0 = time.perf_counter()
-    model.fit(train_ds, val_ds)
-    fit_s = time.perf_counter() - t0
+    protocol = promotion.protocol_for(data, cfg) if evaluate else None
+    fit_data = promotion.before(data, protocol) if protocol is not None else data
     out = Path(out)
-    write_package(
-        model, data, out, meta={"config_name": cfg.name, "config": cfg.model_dump(mode="json")}
-    )
-    summary = {
-        "config": cfg.model_dump(mode="json"),
-        "kind": kind,
-        "cities": data.city_ids,
-        "data": str(data_dir),
-        "data_hash": data.manifest.get("content_hash"),
-        "train_end": str(train_ds.load[schema.TIME].max()),
-        "fit_s": round(fit_s, 2),
-    }
-    (out / "train.json").write_text(json.dumps(summary, indent=2) + "\n")
+    params = cfg.model_dump(mode="json")
+    with tracking.start_run(
+        f"train {cfg.name}", kind="train", params=params, tags={"model": kind}, dataset=data_dir
+    ) as run:
+        train_ds, val_ds = split_validation(fit_data, cfg.ensemble.val_days)
+        model = build_model(cfg, kind)
+        progress(
+            f"training {kind} ({cfg.scope}) on {len(train_ds.load):,} rows, "
+            f"{len(data.city_ids)} cities; validation {len(val_ds.load):,} rows"
+        )
+        t0 = time.perf_counter()
+        model.fit(train_ds, val_ds)
+        fit_s = time.perf_counter() - t0
+        meta: dict[str, Any] = {"config_name": cfg.name, "config": params, "train_kind": kind}
+        if protocol is not None:
+            progress(f"scoring on the protocol: origins {protocol.start} → {protocol.end}")
+            result = promotion.score(model, cfg, data, protocol, name=kind, progress=progress)
+            meta |= {"metrics": promotion.summarize(result), "protocol": protocol.as_dict()}
+            reporting.write_backtest(result, out / "backtest")
+            run.log_metrics(promotion.flat_metrics(meta["metrics"]))
+            run.log_artifacts(out / "backtest", "backtest")
+            if cfg.promotion.refit:
+                progress(f"refitting {kind} on all rows (promotion.refit)")
+                model = build_model(cfg, kind).fit(*split_validation(data, cfg.ensemble.val_days))
+        write_package(model, data, out, meta=meta)
+        summary = {
+            "config": params,
+            "kind": kind,
+            "cities": data.city_ids,
+            "data": str(data_dir),
+            "data_hash": data.manifest.get("content_hash"),
+            "train_end": str(getattr(model, "train_end_", train_ds.load[schema.TIME].max())),
+            "fit_s": round(fit_s, 2),
+            "metrics": meta.get("metrics", {}).get("overall", {}),
+            "run_id": run.id,
+        }
+        (out / "train.json").write_text(json.dumps(summary, indent=2) + "\n")
+        run.log_metrics({"fit_s": fit_s})
+        summary["model_uri"] = tracking.log_package(run.id, out) if run.id else None
     progress(f"trained in {fit_s:.1f} s; saved to {out / 'model'}")
     return summary
 
@@ -119,7 +148,7 @@ def backtest(
 ) -> dict[str, Any]:
     """Day-ahead rolling-origin backtest of the configured model (and the baselines) over
     ``[start, end)`` (local dates of each city); files written under ``out``."""
-    from energy import evaluation, reporting
+    from energy import evaluation, promotion, reporting, tracking
 
     parsed = {}
     for flag, value in (("--start", start), ("--end", end)):
@@ -132,21 +161,30 @@ def backtest(
     data = load_data(data_dir, cities)
     kinds = [kind, *(cfg.baselines if with_baselines and kind == "ensemble" else [])]
     results = {}
-    for k in kinds:
-        progress(f"backtest {k}: {start} → {end}")
-        result = evaluation.backtest(
-            build_model(cfg, k),
-            data,
-            start=start,
-            end=end,
-            horizon=cfg.horizon,
-            val_days=cfg.ensemble.val_days,
-            name=k,
-            progress=progress,
-        )
-        results[k] = result
-        reporting.write_backtest(result, Path(out) if k == kind else Path(out) / "baselines" / k)
-    table = reporting.compare(results, members=True)
-    (Path(out) / "compare.txt").write_text(table.to_string() + "\n")
+    params = cfg.model_dump(mode="json") | {"backtest": {"start": start, "end": end}}
+    with tracking.start_run(
+        f"backtest {cfg.name}", kind="backtest", params=params, tags={"model": kind},
+        dataset=data_dir,
+    ) as run:  # fmt: skip
+        for k in kinds:
+            progress(f"backtest {k}: {start} → {end}")
+            result = evaluation.backtest(
+                build_model(cfg, k),
+                data,
+                start=start,
+                end=end,
+                horizon=cfg.horizon,
+                val_days=cfg.ensemble.val_days,
+                name=k,
+                progress=progress,
+            )
+            results[k] = result
+            where = Path(out) if k == kind else Path(out) / "baselines" / k
+            reporting.write_backtest(result, where)
+            flat = promotion.flat_metrics(promotion.summarize(result))
+            run.log_metrics({tracking.metric_key(k, key): v for key, v in flat.items()})
+        table = reporting.compare(results, members=True)
+        (Path(out) / "compare.txt").write_text(table.to_string() + "\n")
+        run.log_artifacts(out)
     progress(f"wrote {out}")
     return {"compare": table, "results": results}

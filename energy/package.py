@@ -28,7 +28,13 @@ import pandas as pd
 
 from energy import schema
 from energy.data.dataset import Dataset
-from energy.models.base import MAX_HORIZON, Forecaster, check_horizon, package_versions
+from energy.models.base import (
+    MAX_HORIZON,
+    Forecaster,
+    check_horizon,
+    long_predictions,
+    package_versions,
+)
 
 PACKAGE_FILE = "package.json"
 MODEL_DIR = "model"
@@ -118,14 +124,19 @@ class ModelPackage:
         exog = self._weather(cities, origins, horizon, weather)
         model = self.model
         frame, source = model._forecast_frame(load, self.history.cities, origins, horizon, exog)
-        out = model.predict_origins(
-            frame, self.history.cities, origins, horizon, weather_source=source
+        if not (members and self.members):
+            out = model.predict_origins(
+                frame, self.history.cities, origins, horizon, weather_source=source
+            )
+            return out.drop(columns=["origin"])
+        # members too: run each member once and combine here (the ensemble's own formula)
+        preds = model.member_predictions(frame, self.history.cities, origins, horizon)  # type: ignore[attr-defined]
+        yhat = np.einsum(
+            "mnh,hm->nh", np.stack(list(preds.values())), model.step_weights(horizon)  # type: ignore[attr-defined]
         )
-        out = out.drop(columns=["origin"])
-        if members and self.members:
-            preds = model.member_predictions(frame, self.history.cities, origins, horizon)  # type: ignore[attr-defined]
-            for name, y in preds.items():
-                out[f"yhat_{name}"] = y.reshape(-1)
+        out = long_predictions(origins, yhat, source, model.capabilities).drop(columns=["origin"])
+        for name, y in preds.items():
+            out[f"yhat_{name}"] = y.reshape(-1)
         return out
 
     def update_meta(self, **values: Any) -> None:

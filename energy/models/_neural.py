@@ -40,6 +40,7 @@ from energy.features import FeatureConfig, FeaturePipeline
 from energy.features.windows import TARGET, SequenceWindows, split_columns
 from energy.models._frame import FrameIndex, utc_hours
 from energy.models._torch_loop import LoopConfig, fit_loop, seed_everything
+from energy.models.backend import current_backend
 from energy.models.base import Capabilities, Forecaster, ModelConfig, Param
 from energy.models.level_norm import level_columns
 
@@ -189,19 +190,18 @@ class NeuralForecaster(Forecaster):
 
     def _fit(self, train: Dataset, val: Dataset | None) -> None:
         tw, vw = self.prepare_data(train, val)
-        kind, epochs = self.kind, self.config.epochs
-
-        def progress(epoch: int, metrics: dict[str, float], _: Any) -> None:
-            shown = ", ".join(
-                f"{k} {v:.4g}" for k, v in metrics.items() if isinstance(v, (int, float))
-            )
-            log.info("%s: epoch %d/%d %s", kind, epoch, epochs, shown)
-
-        state = fit_loop(
-            self.build_net(tw), tw, vw, self.config.loop_config(), on_epoch_end=progress
-        )
+        net = self.build_net(tw)
+        backend = current_backend()  # e.g. Ray Train: the same fit_loop in its workers
+        state = backend.fit_net(self, tw, vw) if backend is not None else None
+        if state is None:
+            state = fit_loop(net, tw, vw, self.config.loop_config(), on_epoch_end=self.log_epoch)
         self.net_.cpu().eval()
         self.history_ = state["history"]
+
+    def log_epoch(self, epoch: int, metrics: dict[str, float], _: Any = None) -> None:
+        """``fit_loop``'s epoch hook: one progress line on the ``energy`` logger."""
+        shown = ", ".join(f"{k} {v:.4g}" for k, v in metrics.items() if isinstance(v, (int, float)))
+        log.info("%s: epoch %d/%d %s", self.kind, epoch, self.config.epochs, shown)
 
     def _windows(
         self, load: pd.DataFrame, stride: int, cities: pd.DataFrame | None = None

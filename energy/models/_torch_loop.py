@@ -156,6 +156,7 @@ def fit_loop(
     *,
     on_epoch_end: EpochHook | None = None,
     start_state: State | None = None,
+    reduce_mean: Callable[[float], float] | None = None,
 ) -> State:
     """Train ``model`` in place with early stopping on the validation loss.
 
@@ -171,6 +172,9 @@ def fit_loop(
         start_state: a state from ``state_dict_fn()`` or from this function: training resumes
             after its epoch with its weights, optimiser, scheduler, early-stopping counters and
             RNG states (same results as an uninterrupted run on the same machine).
+        reduce_mean: data-parallel training: averages a per-rank loss over the ranks (an
+            all-reduce), so that every rank sees the same losses and takes the same early-stopping
+            and scheduler decisions; None: a single process.
 
     Returns:
         The state after the last epoch (resumable; ``model`` = last weights) plus
@@ -224,7 +228,11 @@ def fit_loop(
             break
         t0 = time.perf_counter()
         train_loss = train_epoch(model, train_loader, optimizer, loss_fn, device, cfg.grad_clip)
-        val_loss = evaluate(model, val_loader, loss_fn, device) if val_loader else train_loss
+        # the bare network: evaluation needs no gradient synchronisation
+        val_loss = evaluate(net, val_loader, loss_fn, device) if val_loader else train_loss
+        if reduce_mean is not None:
+            train_loss = reduce_mean(train_loss)
+            val_loss = reduce_mean(val_loss) if val_loader else train_loss
         lr = optimizer.param_groups[0]["lr"]
         if isinstance(scheduler, torch.optim.lr_scheduler.ReduceLROnPlateau):
             scheduler.step(val_loss)

@@ -22,6 +22,7 @@ import pandas as pd
 
 from energy import schema
 from energy.data.dataset import Dataset
+from energy.models.backend import current_backend
 from energy.models.base import Capabilities, Forecaster, ModelConfig
 from energy.models.spec import ModelSpec
 
@@ -55,12 +56,14 @@ class PerCityForecaster(Forecaster):
         )
 
     def _fit(self, train: Dataset, val: Dataset | None) -> None:
-        val_cities = set(val.city_ids) if val is not None else set()
-        self.models_: dict[str, Forecaster] = {}
-        for city in train.city_ids:
-            log.info("per_city: fitting %s for %r", self.config.model.kind, city)
-            city_val = val.select([city]) if val is not None and city in val_cities else None
-            self.models_[city] = self.config.model.build().fit(train.select([city]), city_val)
+        backend = current_backend()  # e.g. a fan-out of Ray tasks over the cities
+        fitted = backend.fit_cities(self.config.model, train, val) if backend else None
+        if fitted is not None:
+            self.models_ = fitted
+            return
+        self.models_ = {
+            city: fit_city(self.config.model, train, val, city) for city in train.city_ids
+        }
 
     def _predict_frame(
         self, frame: pd.DataFrame, cities: pd.DataFrame, origins: pd.DataFrame, horizon: int
@@ -96,6 +99,14 @@ class PerCityForecaster(Forecaster):
         if getattr(self, "models_", None):
             return next(iter(self.models_.values()))
         return self.config.model.build()
+
+
+def fit_city(spec: ModelSpec, train: Dataset, val: Dataset | None, city: str) -> Forecaster:
+    """A fresh ``spec`` model fit on ``city``'s rows alone (its validation rows, if any): the
+    unit of work of both the in-process loop and the distributed fan-out."""
+    log.info("per_city: fitting %s for %r", spec.kind, city)
+    city_val = val.select([city]) if val is not None and city in set(val.city_ids) else None
+    return spec.build().fit(train.select([city]), city_val)
 
 
 def _dir_name(city: str, index: int) -> str:

@@ -27,6 +27,8 @@ from __future__ import annotations
 
 import json
 import logging
+from collections.abc import Iterator
+from dataclasses import dataclass
 from itertools import pairwise
 from pathlib import Path
 from typing import Any, Literal, Self
@@ -41,6 +43,7 @@ from energy.data.dataset import Dataset
 from energy.features import FeatureConfig, FeaturePipeline
 from energy.features.lags import default_lags
 from energy.models._frame import FrameIndex, target_hours, utc_hours
+from energy.models.backend import current_backend
 from energy.models.base import Capabilities, Forecaster, ModelConfig, Param
 
 log = logging.getLogger(__name__)
@@ -121,21 +124,33 @@ class XGBoostForecaster(Forecaster):
 
     # ---- fit -----------------------------------------------------------------------------------
     def _fit(self, train: Dataset, val: Dataset | None) -> None:
-        self.group_ends_ = self.config.group_ends()
+        backend = current_backend()  # e.g. Ray Train's XGBoostTrainer over Ray Data shards
+        fitted = backend.fit_boosters(self, train, val) if backend is not None else None
         self.pipelines_: list[FeaturePipeline] = []
         self.boosters_: list[xgb.Booster] = []
-        for end in self.group_ends_:
-            pipe = FeaturePipeline(self.config.features_for(end))
-            pipe.fit(train.load, train.cities, train.events)
+        if fitted is not None:
+            self.group_ends_, self.pipelines_, self.boosters_ = fitted
+            return
+        self.group_ends_ = self.config.group_ends()
+        for end, pipe, rows in self.group_rows(train, val):  # one group's arrays at a time
             self.pipelines_.append(pipe)
-            self.boosters_.append(self._train_one(pipe, train, val))
+            self.boosters_.append(train_booster(self.booster_params(), rows))
             log.info(
                 "xgboost: group ending at step %d: %d trees",
                 end,
                 self.boosters_[-1].num_boosted_rounds(),
             )
 
-    def _train_one(self, pipe: FeaturePipeline, train: Dataset, val: Dataset | None) -> xgb.Booster:
+    def group_rows(
+        self, train: Dataset, val: Dataset | None
+    ) -> Iterator[tuple[int, FeaturePipeline, BoostRows]]:
+        """Per step group (last step ``end``): its pipeline fit on ``train`` and its rows."""
+        for end in self.config.group_ends():
+            pipe = FeaturePipeline(self.config.features_for(end))
+            pipe.fit(train.load, train.cities, train.events)
+            yield end, pipe, self._rows(pipe, train, val)
+
+    def _rows(self, pipe: FeaturePipeline, train: Dataset, val: Dataset | None) -> BoostRows:
         feats = pipe.transform(train.load)
         x, y = _xy(pipe, feats)
         stop = self.config.early_stopping_rounds
@@ -149,31 +164,18 @@ class XGBoostForecaster(Forecaster):
             xv, yv = _drop_nan(x[tail], y[tail])
             x, y = x[~tail], y[~tail]
         x, y = _drop_nan(x, y)
-        names, nthread = list(pipe.feature_names_), self.config.n_jobs
-        dtrain: xgb.DMatrix
-        if self.config.tree_method == "hist":  # quantised once: less memory than a DMatrix
-            dtrain = xgb.QuantileDMatrix(x, y, feature_names=names, nthread=nthread)
-        else:
-            dtrain = xgb.DMatrix(x, y, feature_names=names, nthread=nthread)
-        evals = []
-        if xv is not None and yv is not None and len(yv):
-            dval = (
-                xgb.QuantileDMatrix(xv, yv, ref=dtrain, feature_names=names, nthread=nthread)
-                if isinstance(dtrain, xgb.QuantileDMatrix)
-                else xgb.DMatrix(xv, yv, feature_names=names, nthread=nthread)
-            )
-            evals = [(dval, "val")]
-        booster = xgb.train(
-            self._params(),
-            dtrain,
-            num_boost_round=self.config.n_estimators,
-            evals=evals,
-            early_stopping_rounds=stop if evals else None,
-            verbose_eval=False,
-        )
-        if evals and stop is not None:  # keep the trees up to the best validation round
-            booster = booster[: booster.best_iteration + 1]
-        return booster
+        if xv is not None and yv is not None and not len(yv):
+            xv = yv = None
+        return BoostRows(x, y, xv, yv, list(pipe.feature_names_))
+
+    def booster_params(self) -> BoostParams:
+        """Everything :func:`train_booster` needs besides the rows (picklable, for workers)."""
+        c = self.config
+        return BoostParams(
+            params=self._params(), num_boost_round=c.n_estimators,
+            early_stopping_rounds=c.early_stopping_rounds, nthread=c.n_jobs,
+            quantile=c.tree_method == "hist",
+        )  # fmt: skip
 
     def _val_rows(
         self, pipe: FeaturePipeline, train: Dataset, val: Dataset
@@ -272,6 +274,64 @@ class XGBoostForecaster(Forecaster):
             booster.set_param({"nthread": self.config.n_jobs})
             self.boosters_.append(booster)
             self.pipelines_.append(FeaturePipeline.load(path / f"features_h{end:03d}"))
+
+
+@dataclass
+class BoostRows:
+    """One step group's training rows: features ``(n, n_features)`` float32, scaled target
+    ``(n,)``; validation rows for early stopping (None: no early stopping)."""
+
+    x: np.ndarray
+    y: np.ndarray
+    xv: np.ndarray | None
+    yv: np.ndarray | None
+    feature_names: list[str]
+
+
+@dataclass(frozen=True)
+class BoostParams:
+    """XGBoost parameters and rounds of one fit."""
+
+    params: dict[str, Any]
+    num_boost_round: int
+    early_stopping_rounds: int | None
+    nthread: int
+    quantile: bool  # hist: quantise once (QuantileDMatrix), less memory than a DMatrix
+
+
+def train_booster(bp: BoostParams, rows: BoostRows) -> xgb.Booster:
+    """Train one booster, early-stopped on the validation rows and cut at the best round.
+
+    The same function runs in-process and inside Ray Train workers, where XGBoost's collective
+    (set up by ``XGBoostTrainer``) makes the matrices' quantiles, the trees and the validation
+    metric global over every worker's shard: all workers then stop at the same round.
+    """
+    names, nthread = rows.feature_names, bp.nthread
+    dtrain: xgb.DMatrix
+    if bp.quantile:
+        dtrain = xgb.QuantileDMatrix(rows.x, rows.y, feature_names=names, nthread=nthread)
+    else:
+        dtrain = xgb.DMatrix(rows.x, rows.y, feature_names=names, nthread=nthread)
+    evals = []
+    stop = bp.early_stopping_rounds
+    if stop is not None and rows.xv is not None and rows.yv is not None:
+        dval = (
+            xgb.QuantileDMatrix(rows.xv, rows.yv, ref=dtrain, feature_names=names, nthread=nthread)
+            if isinstance(dtrain, xgb.QuantileDMatrix)
+            else xgb.DMatrix(rows.xv, rows.yv, feature_names=names, nthread=nthread)
+        )
+        evals = [(dval, "val")]
+    booster = xgb.train(
+        {**bp.params, "nthread": nthread},
+        dtrain,
+        num_boost_round=bp.num_boost_round,
+        evals=evals,
+        early_stopping_rounds=stop if evals else None,
+        verbose_eval=False,
+    )
+    if evals:  # keep the trees up to the best validation round
+        booster = booster[: booster.best_iteration + 1]
+    return booster
 
 
 def _window(frame: pd.DataFrame, city: np.ndarray, hours: np.ndarray, reach: int) -> pd.DataFrame:

@@ -1,0 +1,180 @@
+"""Build the Serve application, and run it (``energy serve``).
+
+Three ways in:
+
+* ``energy serve --package DIR`` / ``--model NAME [--alias champion]``: :func:`serve_forever` starts
+  a local Ray and Serve on 127.0.0.1 (or deploys to ``RAY_ADDRESS``) and blocks until Ctrl-C.
+* ``serve run cluster/serve.yaml`` / ``serve deploy``: the config's ``import_path`` is
+  :func:`app` (an application builder); its ``args`` are :class:`ServeOptions` fields.
+* tests and benchmarks: :func:`build_app` and ``serve.run``.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import time
+from collections.abc import Callable
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+from serve_app.loader import ModelSource
+
+APP_NAME = "energy"
+
+
+class ServeOptions(BaseModel):
+    """Where the model comes from and how the deployment scales (``serve.yaml`` ``args``)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    package: str | None = Field(
+        default=None, description="a package directory (energy train --out)"
+    )
+    model_name: str | None = Field(default=None, description="registered model name")
+    alias: str = "champion"
+    tracking_uri: str | None = Field(
+        default=None, description="MLflow store; default: the driver's"
+    )
+    min_replicas: int = Field(1, ge=0)
+    max_replicas: int = Field(2, ge=1)
+    initial_replicas: int | None = Field(default=None, ge=0)
+    target_ongoing_requests: float = Field(4.0, gt=0)
+    max_ongoing_requests: int = Field(32, ge=1)
+    upscale_delay_s: float = Field(2.0, ge=0)
+    downscale_delay_s: float = Field(10.0, ge=0)
+    num_cpus: float = Field(1.0, ge=0, description="CPUs reserved per replica")
+    poll_s: float = Field(10.0, gt=0, description="seconds between checks for a new champion")
+    cache_size: int = Field(4096, ge=0, description="memoised forecasts per replica; 0 = off")
+    max_batch_size: int = Field(16, ge=1)
+    batch_wait_timeout_s: float = Field(0.002, ge=0)
+
+    @model_validator(mode="after")
+    def _one_source(self) -> ServeOptions:
+        if (self.package is None) == (self.model_name is None):
+            raise ValueError("give exactly one of package (a directory) or model_name (registry)")
+        if self.min_replicas > self.max_replicas:
+            raise ValueError(
+                f"min_replicas {self.min_replicas} is above max_replicas {self.max_replicas}"
+            )
+        return self
+
+    def source(self) -> ModelSource:
+        return ModelSource(self.package, self.model_name, self.alias, self.tracking_uri)
+
+    def settings(self) -> dict[str, Any]:
+        """The deployment's ``user_config`` (changeable without restarting replicas)."""
+        keys = ("poll_s", "cache_size", "max_batch_size", "batch_wait_timeout_s")
+        return {k: getattr(self, k) for k in keys}
+
+    def autoscaling(self) -> dict[str, Any]:
+        return {
+            "min_replicas": self.min_replicas,
+            "max_replicas": self.max_replicas,
+            "initial_replicas": self.initial_replicas,
+            "target_ongoing_requests": self.target_ongoing_requests,
+            "upscale_delay_s": self.upscale_delay_s,
+            "downscale_delay_s": self.downscale_delay_s,
+        }
+
+
+def build_app(options: ServeOptions) -> Any:
+    """The application: one FastAPI ingress deployment holding the model (see deployments.py)."""
+    from serve_app.deployments import ForecastDeployment
+
+    dep = ForecastDeployment.options(  # type: ignore[attr-defined]
+        autoscaling_config=options.autoscaling(),
+        max_ongoing_requests=options.max_ongoing_requests,
+        ray_actor_options={"num_cpus": options.num_cpus},
+        user_config=options.settings(),
+    )
+    return dep.bind(options.source().to_dict(), options.settings())
+
+
+def app(args: dict[str, Any]) -> Any:
+    """Application builder for ``serve run`` / ``serve deploy``
+    (``import_path: serve_app.app:app``)."""
+    return build_app(ServeOptions.model_validate(args))
+
+
+def serve_forever(
+    options: ServeOptions,
+    *,
+    host: str = "127.0.0.1",
+    port: int = 8000,
+    num_cpus: int | None = None,
+    progress: Callable[[str], None] = print,
+) -> None:
+    """Start (or join) Ray, run the app on ``host:port`` and block until SIGINT/SIGTERM.
+
+    With ``RAY_ADDRESS`` set the app is deployed to that cluster and the call returns (the
+    cluster keeps serving); without it a local Ray instance is started and stopped here.
+    """
+    import ray
+    from ray import serve
+
+    address = os.environ.get("RAY_ADDRESS")
+    if address:
+        progress(f"connecting to the Ray cluster at {address}")
+        ray.init(address=address, log_to_driver=False)
+    else:
+        progress("starting a local Ray instance (set RAY_ADDRESS to deploy to a cluster)")
+        ray.init(
+            address="local", num_cpus=num_cpus, include_dashboard=False,
+            _node_ip_address="127.0.0.1", log_to_driver=False,
+        )  # fmt: skip
+    try:
+        serve.start(http_options={"host": host, "port": port}, proxy_location="HeadOnly")
+        progress(f"deploying {options.source().describe()} (loading and warming the model)")
+        t0 = time.perf_counter()
+        serve.run(build_app(options), name=APP_NAME, route_prefix="/", blocking=False)
+        url = f"http://{host}:{port}"
+        ready = wait_ready(url, timeout_s=5.0)
+        progress(
+            f"serving at {url} in {time.perf_counter() - t0:.1f} s "
+            f"({'ready' if ready else 'no model yet: /readyz answers 503 until one is found'}); "
+            f"API docs {url}/docs"
+        )
+        if address:
+            progress("deployed; the cluster keeps serving (stop it with `serve shutdown`)")
+            return
+        progress("press Ctrl-C to stop")
+        _block_until_signal()
+        progress("stopping Serve and Ray")
+        serve.shutdown()
+    finally:
+        ray.shutdown()
+
+
+def wait_ready(url: str, timeout_s: float) -> bool:
+    """Poll ``GET url/readyz`` until 200 or ``timeout_s``."""
+    import requests
+
+    deadline = time.monotonic() + timeout_s
+    while True:
+        try:
+            if requests.get(f"{url}/readyz", timeout=2).status_code == 200:
+                return True
+        except requests.RequestException:
+            pass
+        if time.monotonic() > deadline:
+            return False
+        time.sleep(0.2)
+
+
+def _block_until_signal() -> None:
+    stop = False
+
+    def handler(signum: int, frame: Any) -> None:
+        nonlocal stop
+        stop = True
+
+    old = signal.signal(signal.SIGTERM, handler)
+    try:
+        while not stop:
+            time.sleep(0.5)
+    except KeyboardInterrupt:
+        pass
+    finally:
+        signal.signal(signal.SIGTERM, old)

@@ -1,0 +1,249 @@
+"""The Serve deployment: a FastAPI ingress that holds the model (thin; the work is in service.py).
+
+Why one deployment and not a composition: the model is one global ensemble over all cities (not
+one model per city, so ``@serve.multiplexed`` has nothing to pick), and every extra deployment hop
+costs about 8 ms at p50 and cuts throughput to a third on 2 cores (``../shared/NOTES.md``: one
+deployment 9.4 ms p50, a three-deployment composition 25.7 ms p50 and 39 vs 90 requests/s at
+concurrency 8). The ensemble runs its members in-process; replicas of this one deployment scale
+together.
+
+Requests: ``POST /v1/forecast`` answers cached forecasts at once; the rest go through
+``@serve.batch`` so that concurrent single-city requests share one vectorised model call. Compute
+runs in a worker thread, so ``/healthz`` and metrics stay responsive under load.
+
+Hot reload: a daemon thread polls the source (registry alias or package directory) every
+``poll_s`` seconds; ``reconfigure`` (the deployment's ``user_config``) changes the settings or the
+source without restarting replicas. See :class:`serve_app.loader.ModelHolder` for the swap.
+"""
+
+# No `from __future__ import annotations`: FastAPI reads the route annotations as objects, and
+# Serve ships this class by value, so string annotations could not be resolved in the replica.
+import asyncio
+import logging
+import threading
+import time
+from typing import Any
+
+from fastapi import FastAPI, Request
+from fastapi.encoders import jsonable_encoder
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from ray import serve
+from ray.serve import metrics
+
+from serve_app.loader import ModelHolder, ModelSource
+from serve_app.schemas import (
+    BatchForecastRequest,
+    BatchForecastResponse,
+    CitiesResponse,
+    ErrorBody,
+    ForecastRequest,
+    ForecastResponse,
+    Health,
+    ModelInfo,
+)
+from serve_app.service import ForecastService, RequestError
+
+log = logging.getLogger("energy.serve")
+DEFAULT_SETTINGS: dict[str, Any] = {
+    "poll_s": 10.0,  # registry / package check for a new champion
+    "cache_size": 4096,  # memoised forecasts without supplied weather or history; 0 = off
+    "max_batch_size": 16,
+    "batch_wait_timeout_s": 0.002,
+}
+_ERRORS: dict[int | str, dict[str, Any]] = {
+    404: {"model": ErrorBody, "description": "unknown city"},
+    422: {"model": ErrorBody, "description": "invalid field (named, with the value sent)"},
+    503: {"model": ErrorBody, "description": "no model loaded yet"},
+}
+
+api = FastAPI(
+    title="energy forecast API",
+    version="1",
+    description="Hourly load forecasts (MW) for every city of the served model. Times are ISO "
+    "8601 with an offset; responses are in UTC.",
+)
+
+
+class NotReady(Exception):
+    """No model is loaded (yet): the API answers 503."""
+
+
+def _error(status: int, message: str, field: str | None = None, value: Any = None) -> JSONResponse:
+    body = ErrorBody(error=message, field=field, value=value)
+    return JSONResponse(jsonable_encoder(body), status_code=status)
+
+
+@api.exception_handler(RequestValidationError)
+async def _invalid(_: Request, exc: RequestValidationError) -> JSONResponse:
+    """Pydantic errors → 422 naming the first bad field (``requests.3.start``) and its value."""
+    errs = exc.errors()
+    first = errs[0] if errs else {}
+    loc = [str(x) for x in first.get("loc", ()) if x != "body"]
+    field = ".".join(loc) or None
+    value = first.get("input")
+    if first.get("type") == "json_invalid":  # loc is a character offset, not a field
+        field, value = "body", None
+    shown = "" if isinstance(value, (dict, list)) else f" (got {value!r})"
+    msg = f"{field or 'body'}: {str(first.get('msg', 'invalid')).removeprefix('Value error, ')}"
+    more = f" (+{len(errs) - 1} more)" if len(errs) > 1 else ""
+    return _error(422, msg + shown + more, field, value if not isinstance(value, bytes) else None)
+
+
+@api.exception_handler(RequestError)
+async def _request_error(_: Request, exc: RequestError) -> JSONResponse:
+    return _error(exc.status, exc.message, exc.field, exc.value)
+
+
+@api.exception_handler(NotReady)
+async def _not_ready(_: Request, exc: NotReady) -> JSONResponse:
+    return _error(503, str(exc))
+
+
+class _Metrics:
+    """Forecast-specific Prometheus metrics (Serve adds its own per-route request metrics)."""
+
+    def __init__(self) -> None:
+        self.requests = metrics.Counter(
+            "energy_forecast_requests",
+            "Forecast API requests",
+            tag_keys=("endpoint", "status"),  # type: ignore[arg-type]
+        )
+        self.latency = metrics.Histogram(
+            "energy_forecast_latency_ms", "Time in the replica per forecast request (ms)",
+            boundaries=[1, 2, 5, 10, 20, 50, 100, 200, 500, 1000, 2000], tag_keys=("endpoint",),
+        )  # fmt: skip
+        self.cache = metrics.Counter(
+            "energy_forecast_cache", "Forecast cache look-ups", tag_keys=("result",)
+        )
+        self.batch = metrics.Histogram(
+            "energy_forecast_batch_size", "Requests per @serve.batch call",
+            boundaries=[1, 2, 4, 8, 16, 32],
+        )  # fmt: skip
+        self.reloads = metrics.Counter("energy_model_reloads", "Champion switches seen")
+
+    def observe(self, endpoint: str, status: int, t0: float) -> None:
+        self.requests.inc(tags={"endpoint": endpoint, "status": str(status)})
+        self.latency.observe((time.perf_counter() - t0) * 1000, tags={"endpoint": endpoint})
+
+
+# Serve pickles the class when it is decorated: everything it uses must be defined above.
+@serve.deployment(name="forecast", max_ongoing_requests=32, health_check_period_s=5)
+@serve.ingress(api)
+class ForecastDeployment:
+    """One replica: the current model, its poller and the HTTP routes."""
+
+    def __init__(self, source: dict[str, Any], settings: dict[str, Any] | None = None) -> None:
+        self.settings = {**DEFAULT_SETTINGS, **(settings or {})}
+        self.holder = ModelHolder(
+            ModelSource.from_dict(source), cache_size=int(self.settings["cache_size"])
+        )
+        self._m = _Metrics()
+        self.holder.refresh()  # the replica starts with the model when there is one
+        self._stop = threading.Event()
+        self._poller = threading.Thread(target=self._poll, name="model-poller", daemon=True)
+        self._poller.start()
+
+    # ---- lifecycle ----------------------------------------------------------------------------
+    def reconfigure(self, user_config: dict[str, Any]) -> None:
+        """``user_config``: any of :data:`DEFAULT_SETTINGS`, and ``source`` to switch models."""
+        self.settings.update({k: v for k, v in user_config.items() if k != "source"})
+        self.holder.set_cache_size(int(self.settings["cache_size"]))
+        self._batched.set_max_batch_size(  # type: ignore[attr-defined]
+            int(self.settings["max_batch_size"])
+        )
+        self._batched.set_batch_wait_timeout_s(  # type: ignore[attr-defined]
+            float(self.settings["batch_wait_timeout_s"])
+        )
+        if "source" in user_config:
+            self.holder.source = ModelSource.from_dict(user_config["source"])
+            self.holder.refresh()
+
+    def check_health(self) -> None:
+        """Serve restarts the replica when this raises: only for a dead poller (a missing model
+        is not fixed by a restart; /readyz reports it)."""
+        if not self._poller.is_alive():
+            raise RuntimeError("model poller thread died")
+
+    def __del__(self) -> None:
+        stop = getattr(self, "_stop", None)
+        if stop is not None:
+            stop.set()
+
+    def _poll(self) -> None:
+        while not self._stop.wait(float(self.settings["poll_s"])):
+            try:
+                if self.holder.refresh():
+                    self._m.reloads.inc()
+            except Exception:  # never let the poller die on a surprise; log and go on
+                log.exception("serve: model poll failed")
+
+    def _service(self) -> ForecastService:
+        svc = self.holder.service
+        if svc is None:
+            why = self.holder.error or "loading"
+            raise NotReady(f"no model loaded from {self.holder.source.describe()} ({why})")
+        return svc
+
+    # ---- routes -------------------------------------------------------------------------------
+    @api.post("/v1/forecast", response_model=ForecastResponse, responses=_ERRORS)
+    async def forecast(self, req: ForecastRequest) -> ForecastResponse:
+        """Hourly forecast for one city (``members``: each ensemble member's value too)."""
+        t0 = time.perf_counter()
+        status = 200
+        try:
+            svc = self._service()
+            hit = svc.cached(req)
+            out = hit if hit is not None else await self._batched(req)
+            self._m.cache.inc(tags={"result": "hit" if hit is not None else "miss"})
+            if isinstance(out, RequestError):
+                raise out
+            return out
+        except (RequestError, NotReady) as e:
+            status = e.status if isinstance(e, RequestError) else 503
+            raise
+        finally:
+            self._m.observe("forecast", status, t0)
+
+    @serve.batch(max_batch_size=16, batch_wait_timeout_s=0.002)
+    async def _batched(self, reqs: list[ForecastRequest]) -> list[ForecastResponse | RequestError]:
+        svc = self._service()
+        self._m.batch.observe(len(reqs))
+        return await asyncio.to_thread(svc.forecast_many, reqs)
+
+    @api.post("/v1/forecast/batch", response_model=BatchForecastResponse, responses=_ERRORS)
+    async def forecast_batch(self, body: BatchForecastRequest) -> BatchForecastResponse:
+        """Many forecasts in one request; any bad entry fails the call, named ``requests[i]``."""
+        t0 = time.perf_counter()
+        status = 200
+        try:
+            svc = self._service()
+            return await asyncio.to_thread(svc.forecast_batch, body.requests)
+        except (RequestError, NotReady) as e:
+            status = e.status if isinstance(e, RequestError) else 503
+            raise
+        finally:
+            self._m.observe("batch", status, t0)
+
+    @api.get("/v1/cities", response_model=CitiesResponse, responses=_ERRORS)
+    async def cities(self) -> CitiesResponse:
+        """Cities the served model forecasts, with their default forecast start."""
+        return self._service().cities()
+
+    @api.get("/v1/model", response_model=ModelInfo, responses=_ERRORS)
+    async def model(self) -> ModelInfo:
+        """The served model: version, trained-at, data hash, backtest metrics."""
+        return self._service().info
+
+    @api.get("/healthz", response_model=Health)
+    async def healthz(self) -> Health:
+        """Liveness: the replica answers (with or without a model)."""
+        return Health(status="ok", model=self.holder.ref)
+
+    @api.get("/readyz", response_model=Health, responses={503: {"model": Health}})
+    async def readyz(self) -> Any:
+        """Readiness: 200 once a model is loaded, 503 before."""
+        if self.holder.service is None:
+            body = Health(status="loading", detail=self.holder.error)
+            return JSONResponse(jsonable_encoder(body), status_code=503)
+        return Health(status="ok", model=self.holder.ref)

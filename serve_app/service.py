@@ -1,0 +1,289 @@
+"""Forecast requests → :meth:`ModelPackage.forecast` → responses, in plain Python (no Ray).
+
+The Serve deployment is a thin shell around :class:`ForecastService`; tests call it directly.
+
+Requests that share ``start``, ``horizon_hours`` and ``members`` are answered by one vectorised
+package call (the batch endpoint and ``@serve.batch`` both rely on it). A forecast without
+caller-supplied weather or history depends only on (model version, city, start, horizon), so it is
+memoised in a small LRU per loaded model (:class:`ForecastCache`); a new model brings a new, empty
+cache.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections import OrderedDict
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from energy.package import HOUR, ModelPackage, UnknownCityError
+from serve_app.schemas import (
+    BatchForecastResponse,
+    CitiesResponse,
+    City,
+    ForecastPoint,
+    ForecastRequest,
+    ForecastResponse,
+    ModelInfo,
+    ModelRef,
+)
+
+_FIELDS = ("city_id", "start", "horizon_hours", "weather", "history", "members")
+
+
+class RequestError(Exception):
+    """A request the model cannot answer: ``status`` 404 (unknown city) or 422 (bad value)."""
+
+    def __init__(self, status: int, message: str, field: str | None = None, value: Any = None):
+        super().__init__(message)
+        self.status, self.message, self.field, self.value = status, message, field, value
+
+    def prefixed(self, prefix: str) -> RequestError:
+        """The same error located inside a batch (``requests[3].start: ...``)."""
+        field = f"{prefix}.{self.field}" if self.field else prefix
+        msg = f"{prefix}.{self.message}" if self.field else f"{prefix}: {self.message}"
+        return RequestError(self.status, msg, field, self.value)
+
+
+class ForecastCache:
+    """Thread-safe LRU of responses keyed by (city, start, horizon, members); 0 = off."""
+
+    def __init__(self, size: int) -> None:
+        self.size = size
+        self.hits = self.misses = 0
+        self._items: OrderedDict[tuple[Any, ...], ForecastResponse] = OrderedDict()
+        self._lock = threading.Lock()
+
+    def get(self, key: tuple[Any, ...]) -> ForecastResponse | None:
+        with self._lock:
+            item = self._items.get(key)
+            if item is None:
+                self.misses += 1
+                return None
+            self._items.move_to_end(key)
+            self.hits += 1
+            return item
+
+    def put(self, key: tuple[Any, ...], value: ForecastResponse) -> None:
+        if self.size <= 0:
+            return
+        with self._lock:
+            self._items[key] = value
+            self._items.move_to_end(key)
+            while len(self._items) > self.size:
+                self._items.popitem(last=False)
+
+    def resize(self, size: int) -> None:
+        with self._lock:
+            self.size = size
+            while len(self._items) > max(size, 0):
+                self._items.popitem(last=False)
+
+
+class ForecastService:
+    """Answers the API from one loaded model package (safe to call from many threads)."""
+
+    def __init__(self, package: ModelPackage, info: ModelInfo, *, cache_size: int = 4096) -> None:
+        self.package = package
+        self.info = info
+        self.ref = ModelRef(name=info.name, version=info.version)
+        self.cache = ForecastCache(cache_size)
+        self.owned_dir: str | None = None  # a registry download this service may delete
+        self._next = {c: package.last_load_time(c) + HOUR for c in package.cities}
+
+    # ---- public -------------------------------------------------------------------------------
+    def forecast(self, req: ForecastRequest) -> ForecastResponse:
+        """One forecast; raises :class:`RequestError`."""
+        out = self.forecast_many([req])[0]
+        if isinstance(out, RequestError):
+            raise out
+        return out
+
+    def cached(self, req: ForecastRequest) -> ForecastResponse | None:
+        """The memoised answer to ``req`` if there is one (never computes)."""
+        if req.weather or req.history:
+            return None
+        try:
+            start = self._start(req)
+        except RequestError:
+            return None
+        key = self._key(req, start)
+        return self.cache.get(key) if key is not None else None
+
+    def forecast_batch(self, reqs: Sequence[ForecastRequest]) -> BatchForecastResponse:
+        """All forecasts of a batch request, or the first error located as ``requests[i]...``."""
+        results = self.forecast_many(reqs)
+        for i, r in enumerate(results):
+            if isinstance(r, RequestError):
+                raise r.prefixed(f"requests[{i}]")
+        return BatchForecastResponse(model=self.ref, forecasts=results)  # type: ignore[arg-type]
+
+    def forecast_many(
+        self, reqs: Sequence[ForecastRequest]
+    ) -> list[ForecastResponse | RequestError]:
+        """Independent requests → a response or an error each (one bad request fails only
+        itself). Requests with the same start, horizon and members share one package call, and
+        identical requests (without weather or history) are computed once."""
+        results: list[ForecastResponse | RequestError | None] = [None] * len(reqs)
+        groups: dict[tuple[Any, ...], list[tuple[list[int], set[str]]]] = {}
+        first: dict[tuple[Any, ...], int] = {}  # identical cacheable requests are computed once
+        copies: list[tuple[int, int]] = []
+        for i, req in enumerate(reqs):
+            try:
+                start = self._start(req)
+            except RequestError as e:
+                results[i] = e
+                continue
+            key = self._key(req, start)
+            if key is not None:
+                if (hit := self.cache.get(key)) is not None:
+                    results[i] = hit
+                    continue
+                if key in first:
+                    copies.append((i, first[key]))
+                    continue
+                first[key] = i
+            # a city twice in one package call would mix its weather/history: new sub-group
+            subs = groups.setdefault((start, req.horizon_hours, req.members), [([], set())])
+            if req.city_id in subs[-1][1]:
+                subs.append(([], set()))
+            subs[-1][0].append(i)
+            subs[-1][1].add(req.city_id)
+        for (start, horizon, members), subs in groups.items():
+            for idx, _ in subs:
+                self._run_group(reqs, idx, start, horizon, members, results)
+        for i, j in copies:
+            results[i] = results[j]
+        return results  # type: ignore[return-value]
+
+    def cities(self) -> CitiesResponse:
+        table = self.package.history.cities.set_index("city_id")
+        out = []
+        for c in self.package.cities:
+            row = table.loc[c] if c in table.index else None
+            out.append(
+                City(
+                    city_id=c,
+                    name=_opt(row, "name"),
+                    country=_opt(row, "country"),
+                    timezone=self.package.history.timezone_of(c),
+                    last_load=self._next[c] - HOUR,
+                    next_start=self._next[c],
+                )
+            )
+        return CitiesResponse(model=self.ref, cities=out)
+
+    def warm(self) -> None:
+        """Answer every city's default 24 h forecast once: primes the cache and the first-call
+        costs (torch, xgboost) before the replica reports ready."""
+        horizon = min(24, int(self.info.horizon or 24))
+        reqs = [ForecastRequest(city_id=c, horizon_hours=horizon) for c in self.package.cities]
+        self.forecast_many(reqs)
+
+    # ---- internals ----------------------------------------------------------------------------
+    def _start(self, req: ForecastRequest) -> pd.Timestamp:
+        if req.city_id not in self._next:
+            try:
+                self.package.last_load_time(req.city_id)
+            except UnknownCityError as e:
+                raise RequestError(404, str(e), "city_id", req.city_id) from None
+        if req.start is None:  # the hour after the last load, stored or sent
+            sent = [pd.Timestamp(p.timestamp).tz_convert("UTC") + HOUR for p in req.history or ()]
+            return max([self._next[req.city_id], *sent])
+        start = pd.Timestamp(req.start).tz_convert("UTC")
+        if start != start.floor("h"):
+            iso = req.start.isoformat()
+            msg = f"start: {iso} is not on the hour (hour-beginning forecasts)"
+            raise RequestError(422, msg, "start", iso)
+        return start
+
+    def _key(self, req: ForecastRequest, start: pd.Timestamp) -> tuple[Any, ...] | None:
+        if req.weather or req.history:
+            return None
+        return (req.city_id, start.value, req.horizon_hours, req.members)
+
+    def _run_group(
+        self,
+        reqs: Sequence[ForecastRequest],
+        idx: list[int],
+        start: pd.Timestamp,
+        horizon: int,
+        members: bool,
+        results: list[Any],
+    ) -> None:
+        cities = [reqs[i].city_id for i in idx]
+        try:
+            frame = self.package.forecast(
+                cities, start=start, horizon=horizon, members=members,
+                weather=_frame([reqs[i] for i in idx], "weather"),
+                history=_frame([reqs[i] for i in idx], "history"),
+            )  # fmt: skip
+        except (ValueError, KeyError) as e:
+            if len(idx) > 1:  # find the culprit: each request on its own
+                for i in idx:
+                    self._run_group(reqs, [i], start, horizon, members, results)
+                return
+            results[idx[0]] = _as_request_error(e, reqs[idx[0]])
+            return
+        ts = pd.DatetimeIndex(frame["timestamp"]).to_pydatetime()
+        yhat = frame["yhat"].to_numpy(np.float64)
+        src = frame["weather_source"].to_numpy()
+        cols = [c for c in frame.columns if c.startswith("yhat_")] if members else []
+        mem = {c.removeprefix("yhat_"): frame[c].to_numpy(np.float64) for c in cols}
+        for k, i in enumerate(idx):  # rows come per city in request order, `horizon` each
+            rows = range(k * horizon, (k + 1) * horizon)
+            points = [
+                ForecastPoint(
+                    timestamp=ts[r],
+                    forecast_mw=float(yhat[r]),
+                    members={m: float(v[r]) for m, v in mem.items()} if members else None,
+                )
+                for r in rows
+            ]
+            resp = ForecastResponse(
+                city_id=cities[k], start=ts[rows[0]], horizon_hours=horizon,
+                weather_source=str(src[rows[0]]), model=self.ref, points=points,  # type: ignore[arg-type]
+            )  # fmt: skip
+            results[i] = resp
+            key = self._key(reqs[i], start)
+            if key is not None:
+                self.cache.put(key, resp)
+
+
+def _frame(reqs: list[ForecastRequest], what: str) -> pd.DataFrame | None:
+    """The requests' ``weather`` or ``history`` points as one canonical table (UTC), or None."""
+    rows: list[dict[str, Any]] = []
+    for req in reqs:
+        for p in getattr(req, what) or ():
+            d = p.model_dump(exclude_none=True)
+            d["timestamp"] = pd.Timestamp(d["timestamp"]).tz_convert("UTC")
+            rows.append({"city_id": req.city_id, **d})
+    if not rows:
+        return None
+    return pd.DataFrame(rows)
+
+
+def _as_request_error(e: Exception, req: ForecastRequest) -> RequestError:
+    """A package error ("field: message") → 404/422 naming the field and the value sent."""
+    msg = " ".join(str(e).split())
+    if isinstance(e, UnknownCityError):
+        return RequestError(404, msg, "city_id", req.city_id)
+    field = msg.split(":", 1)[0] if ":" in msg else None
+    if field not in _FIELDS:
+        return RequestError(422, msg, None, None)
+    value: Any = getattr(req, field)
+    if field == "start" and value is not None:
+        value = value.isoformat()
+    elif field in ("weather", "history"):
+        value = None  # the message names the hour and value at fault
+    return RequestError(422, msg, field, value)
+
+
+def _opt(row: pd.Series | None, col: str) -> str | None:
+    if row is None or col not in row.index:
+        return None
+    v = row[col]
+    return None if v is None or (isinstance(v, float) and np.isnan(v)) or v == "" else str(v)
