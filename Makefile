@@ -62,6 +62,7 @@ bench: install
 	$(BIN)/python bench/neural_cpu.py
 	$(BIN)/python bench/accuracy.py
 	$(BIN)/python bench/training.py
+	$(BIN)/python bench/tuning.py
 
 # A real MLflow tracking server on 127.0.0.1 with its own backend store and artifact root
 # (artifacts proxied over HTTP). Point every command at it with

@@ -151,7 +151,7 @@ def plot(curves: dict[str, list[np.ndarray]], n: int) -> None:
         ax.fill_between(x, arr.min(axis=0), arr.max(axis=0), color=color, alpha=0.15)
     ax.set_xlabel("trials completed")
     ax.set_ylabel("best validation MAPE so far (%)")
-    ax.set_title("XGBoost on GEFCom2012: TPE vs random search (band: min–max over seeds)")
+    ax.set_title("XGBoost on GEFCom2012: TPE vs random (band: min–max over seeds)", fontsize=10)
     ax.legend()
     FIGURE.parent.mkdir(parents=True, exist_ok=True)
     fig.tight_layout()

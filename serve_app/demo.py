@@ -97,8 +97,11 @@ def ask(data: str, city: str, port: int, model: str | None, package: str | None)
             errs.append(abs(e))
             row = f"{t:%Y-%m-%d %H:%M} {p['forecast_mw']:>11.1f} {y:>10.1f} {e:>8.1f}"
             print(row + "".join(f" {p['members'][m]:>11.1f}" for m in members))
-        mape = pd.Series(errs).mean()
-        say(f"MAPE over the held-out day: {mape:.2f} %")
+        known = pd.Series(errs).dropna()
+        if known.empty:
+            say(f"no actual load in {data} for these hours (was the day held out?)")
+        else:
+            say(f"MAPE over the {len(known)} held-out hours: {known.mean():.2f} %")
         return 0
     finally:
         say("stopping the server")
