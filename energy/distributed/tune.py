@@ -192,9 +192,17 @@ def _searcher(settings: TuneSettings, point: dict[str, Any] | None) -> Any:
 
     points = [point] if point else None
     if settings.search == "tpe":
+        import optuna
         from ray.tune.search.optuna import OptunaSearch
 
-        return OptunaSearch(points_to_evaluate=points, seed=settings.seed)
+        # Optuna's default is 10 random start-up trials, i.e. pure random search at small
+        # budgets; a quarter of the budget (at least 3) leaves the rest to the TPE model.
+        sampler = optuna.samplers.TPESampler(
+            seed=settings.seed,
+            n_startup_trials=max(3, settings.samples // 4),
+            multivariate=True,
+        )
+        return OptunaSearch(points_to_evaluate=points, sampler=sampler)
     if settings.search == "gp":
         from ray.tune.search.bayesopt import BayesOptSearch
 
