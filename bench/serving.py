@@ -169,7 +169,8 @@ def main() -> None:
     ]  # fmt: skip
     for app, extra, runs, idle in phases:
         opts = ServeOptions(package=args.package, max_replicas=args.max_replicas,
-                            downscale_delay_s=5.0, upscale_delay_s=1.0, **extra)  # fmt: skip
+                            downscale_delay_s=3.0, upscale_delay_s=1.0,
+                            look_back_period_s=3.0, **extra)  # fmt: skip
         serve.run(build_app(opts), name=app, route_prefix="/b")
         assert wait_ready(url, 120), app
         stop = threading.Event()
@@ -184,9 +185,16 @@ def main() -> None:
             r = load(url, bodies, c)
             res[f"{app}_{label}"] = r
             print(f"{app:8s} {label:12s}: {r} (replicas {replicas(app)})", flush=True)
+        if idle:  # sustained load: long enough for the autoscaler to act
+            t_load, most = time.perf_counter(), 1
+            while time.perf_counter() - t_load < (15 if args.quick else 30):
+                load(url, default[:32], 16)
+                most = max(most, replicas(app))
+            print(f"{app:8s} sustained c16 for {time.perf_counter() - t_load:.0f} s: up to "
+                  f"{most} replicas", flush=True)  # fmt: skip
         if idle:  # replicas back down once idle
             t_idle = time.perf_counter()
-            while time.perf_counter() - t_idle < (12 if args.quick else 30):
+            while time.perf_counter() - t_idle < (15 if args.quick else 30):
                 time.sleep(1.0)
             print(f"{app:8s} replicas after {time.perf_counter() - t_idle:.0f} s idle: "
                   f"{replicas(app)}", flush=True)  # fmt: skip
@@ -272,6 +280,7 @@ def plot(res: dict[str, Any], floor: dict[str, float], timeline: list) -> None:
             ax.step(*zip(*pts, strict=True), where="post", label=app)
     ax.set_xlabel("s since the first load phase")
     ax.set_ylabel("running replicas")
+    ax.yaxis.get_major_locator().set_params(integer=True)
     ax.legend()
     fig.tight_layout()
     fig.savefig(FIG / "serving_autoscale.png", dpi=120)

@@ -2,7 +2,7 @@
 
 Data: ``data/gefcom2012`` (``energy data import``), else imported here from
 ``../shared/data/gefcom2012_load`` (20 US utility zones, MW, UTC). Every run trains on the hours
-before 2008-03-01 00:00 UTC with March 2008 as validation. Four measurements:
+before 2008-03-01 00:00 UTC with March 2008 as validation. Five measurements:
 
 1. **Ray overhead**: one zone's LSTM (``cpu`` profile sizes) for a fixed number of epochs (no
    early stopping) in-process vs through ``TorchTrainer`` with one worker, both on one torch
@@ -12,15 +12,18 @@ before 2008-03-01 00:00 UTC with March 2008 as validation. Four measurements:
 3. **Sharded XGBoost**: the global model on all zones, ``XGBoostTrainer`` with 2 workers over Ray
    Data shards vs single-process (2 threads), same rounds (no early stopping). Target: overhead
    ≤ 5 s + 10 %.
-4. **Peak memory**: driver and each worker process (peak RSS) of a 20-zone per-city fan-out.
+4. **Per-task overhead**: 200 trivial tasks with a one-zone argument (amortised ms per task on 2
+   CPUs, warm workers), and 20 small zones (60 days, 30 trees) one per task vs packed.
+5. **Peak memory**: driver and each worker process (peak RSS) of a 20-zone per-city fan-out.
 
 Each timing is the median of ``--repeats`` runs; absolute times and ratios are printed, and the
 last line is ONE JSON object (``ray_overhead_ratio``, ``fanout_speedup_2cpu``, ``xgb_sharded_s``,
-``xgb_single_s``, ``peak_rss_mb`` and the absolute times). A plot goes to
+``xgb_single_s``, ``peak_rss_mb``, ``task_overhead_ms`` and the absolute times). A plot goes to
 ``bench/figures/training_ray.png``.
 
 Usage: ``python bench/training.py [--quick] [--repeats 3] [--epochs 8] [--only overhead,fanout,
-xgb,memory] [--data DIR]``. ``--quick`` shrinks every job (a smoke run; its figures mean little).
+packing,xgb,memory] [--data DIR]``. ``--quick`` shrinks every job (a smoke run: its figures
+mean little).
 """
 
 from __future__ import annotations
@@ -31,7 +34,7 @@ import os
 import resource
 import statistics
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -148,7 +151,7 @@ def fanout(ds: Dataset, args: argparse.Namespace, out: dict[str, Any]) -> None:
             wall[cpus] = median_time(run, args.repeats, f"fan-out {n} zones, {cpus} CPU")
         finally:
             ray.shutdown()
-    out.update(fanout_1cpu_s=round(wall[1], 2), fanout_2cpu_s=round(wall[2], 2),
+    out.update(fanout_cities=n, fanout_1cpu_s=round(wall[1], 2), fanout_2cpu_s=round(wall[2], 2),
                fanout_speedup_2cpu=round(wall[1] / wall[2], 3))  # fmt: skip
 
 
@@ -157,6 +160,46 @@ def _import_and_wait() -> None:
     import energy.models.xgb  # noqa: F401
 
     time.sleep(1.0)  # overlapping tasks land on distinct worker processes
+
+
+def _rows_of(ds: Dataset) -> Iterator[int]:
+    yield len(ds.load)
+
+
+def packing(ds: Dataset, args: argparse.Namespace, out: dict[str, Any]) -> None:
+    """Per-task overhead: 20 small zones one per task vs packed (auto), 2 CPUs, warm workers."""
+    from energy.distributed import RaySettings
+    from energy.distributed.fanout import train_cities
+
+    train, val = split(ds, ds.city_ids, days=60)
+    spec = _xgb_spec(quick=True)  # ~0.1-0.3 s per zone: the many-small-cities case
+    ray = ray_instance(2)
+    wall, tasks = {}, {}
+    try:
+        warm = ray.remote(num_cpus=1)(_import_and_wait)
+        ray.get([warm.remote() for _ in range(2)])
+        # the bare cost of a task: a streaming task that only reads its one-zone argument
+        one = train.select(train.city_ids[:1])
+        probe = ray.remote(num_returns="streaming")(_rows_of)
+        t0 = time.perf_counter()
+        for gen in [probe.remote(one) for _ in range(200)]:
+            ray.get(next(gen))
+        out["task_overhead_ms"] = round((time.perf_counter() - t0) / 200 * 1000, 2)
+        for label, per_task in (("one", 1), ("packed", None)):
+            settings = RaySettings(cities_per_task=per_task)
+
+            def run(settings: RaySettings = settings, label: str = label) -> None:
+                res = train_cities(spec, train, val, settings, progress=lambda _: None)
+                tasks[label] = res.n_tasks
+
+            wall[label] = median_time(run, args.repeats, f"20 small zones, {label} per task")
+    finally:
+        ray.shutdown()
+    out.update(
+        fanout_one_per_task_s=round(wall["one"], 2),
+        fanout_packed_s=round(wall["packed"], 2),
+        packed_tasks=tasks["packed"],
+    )
 
 
 # ---- 3. sharded XGBoost -----------------------------------------------------------------------
@@ -222,7 +265,13 @@ def plot(out: dict[str, Any], path: Path) -> None:
 
     pairs = [
         ("LSTM, 1 zone", "lstm_inprocess_s", "lstm_torchtrainer_s", "in-process", "TorchTrainer"),
-        ("fan-out, 8 zones", "fanout_1cpu_s", "fanout_2cpu_s", "1 CPU", "2 CPUs"),
+        (
+            f"fan-out, {out.get('fanout_cities')} zones",
+            "fanout_1cpu_s",
+            "fanout_2cpu_s",
+            "1 CPU",
+            "2 CPUs",
+        ),
         ("XGBoost, global", "xgb_single_s", "xgb_sharded_s", "single", "2 shards"),
     ]
     pairs = [p for p in pairs if p[1] in out]
@@ -247,13 +296,14 @@ def main() -> None:
         "--repeats", type=int, default=None, help="runs per timing (default 3; 1 quick)"
     )
     ap.add_argument("--epochs", type=int, default=None, help="overhead: LSTM epochs (default 8)")
-    ap.add_argument("--only", default="overhead,fanout,xgb,memory")
+    ap.add_argument("--only", default="overhead,fanout,packing,xgb,memory")
     args = ap.parse_args()
     args.repeats = args.repeats or (1 if args.quick else 3)
     args.epochs = args.epochs or (1 if args.quick else 8)
     ds = load_data(args.data)
     out: dict[str, Any] = {"quick": args.quick, "repeats": args.repeats, "cpus": os.cpu_count()}
-    steps = {"overhead": overhead, "fanout": fanout, "xgb": xgb, "memory": memory}
+    steps = {"overhead": overhead, "fanout": fanout, "packing": packing, "xgb": xgb,
+             "memory": memory}  # fmt: skip
     for name in args.only.split(","):
         steps[name.strip()](ds, args, out)
         print(json.dumps({k: v for k, v in out.items() if k != "peak_rss_mb"}), flush=True)

@@ -132,7 +132,9 @@ class ModelPackage:
         # members too: run each member once and combine here (the ensemble's own formula)
         preds = model.member_predictions(frame, self.history.cities, origins, horizon)  # type: ignore[attr-defined]
         yhat = np.einsum(
-            "mnh,hm->nh", np.stack(list(preds.values())), model.step_weights(horizon)  # type: ignore[attr-defined]
+            "mnh,hm->nh",
+            np.stack(list(preds.values())),
+            model.step_weights(horizon),  # type: ignore[attr-defined]
         )
         out = long_predictions(origins, yhat, source, model.capabilities).drop(columns=["origin"])
         for name, y in preds.items():

@@ -37,18 +37,25 @@ class ServeOptions(BaseModel):
     tracking_uri: str | None = Field(
         default=None, description="MLflow store; default: the driver's"
     )
-    min_replicas: int = Field(1, ge=0)
-    max_replicas: int = Field(2, ge=1)
+    min_replicas: int = Field(default=1, ge=0)
+    max_replicas: int = Field(default=2, ge=1)
     initial_replicas: int | None = Field(default=None, ge=0)
-    target_ongoing_requests: float = Field(4.0, gt=0)
-    max_ongoing_requests: int = Field(32, ge=1)
-    upscale_delay_s: float = Field(2.0, ge=0)
-    downscale_delay_s: float = Field(10.0, ge=0)
-    num_cpus: float = Field(1.0, ge=0, description="CPUs reserved per replica")
-    poll_s: float = Field(10.0, gt=0, description="seconds between checks for a new champion")
-    cache_size: int = Field(4096, ge=0, description="memoised forecasts per replica; 0 = off")
-    max_batch_size: int = Field(16, ge=1)
-    batch_wait_timeout_s: float = Field(0.002, ge=0)
+    target_ongoing_requests: float = Field(default=4.0, gt=0)
+    max_ongoing_requests: int = Field(default=32, ge=1)
+    upscale_delay_s: float = Field(default=2.0, ge=0)
+    downscale_delay_s: float = Field(default=10.0, ge=0)
+    look_back_period_s: float = Field(
+        default=30.0, gt=0, description="load averaged over this window"
+    )
+    num_cpus: float = Field(default=1.0, ge=0, description="CPUs reserved per replica")
+    poll_s: float = Field(
+        default=10.0, gt=0, description="seconds between checks for a new champion"
+    )
+    cache_size: int = Field(
+        default=4096, ge=0, description="memoised forecasts per replica; 0 = off"
+    )
+    max_batch_size: int = Field(default=16, ge=1)
+    batch_wait_timeout_s: float = Field(default=0.02, ge=0)
 
     @model_validator(mode="after")
     def _one_source(self) -> ServeOptions:
@@ -76,6 +83,7 @@ class ServeOptions(BaseModel):
             "target_ongoing_requests": self.target_ongoing_requests,
             "upscale_delay_s": self.upscale_delay_s,
             "downscale_delay_s": self.downscale_delay_s,
+            "look_back_period_s": self.look_back_period_s,
         }
 
 
@@ -141,8 +149,9 @@ def serve_forever(
             return
         progress("press Ctrl-C to stop")
         _block_until_signal()
+        # ray.shutdown() below stops the local instance with every Serve actor in it (a
+        # serve.shutdown() first waits up to 30 s for the controller on a busy machine)
         progress("stopping Serve and Ray")
-        serve.shutdown()
     finally:
         ray.shutdown()
 

@@ -19,7 +19,7 @@ import signal
 import subprocess
 import sys
 import time
-from pathlib import Path
+from typing import Any
 
 import pandas as pd
 
@@ -74,7 +74,7 @@ def ask(data: str, city: str, port: int, model: str | None, package: str | None)
         model_info = requests.get(f"{url}/v1/model", timeout=10).json()
         say(f"ready: {model_info['name']} version {model_info['version']} "
             f"({model_info['kind']}, trained {model_info['trained_at']})")  # fmt: skip
-        body = {"city_id": city, "horizon_hours": 24, "members": True}
+        body: dict[str, Any] = {"city_id": city, "horizon_hours": 24, "members": True}
         say(f"POST {url}/v1/forecast {body}")
         t0 = time.perf_counter()
         r = requests.post(f"{url}/v1/forecast", json=body, timeout=60)

@@ -49,7 +49,7 @@ DEFAULT_SETTINGS: dict[str, Any] = {
     "poll_s": 10.0,  # registry / package check for a new champion
     "cache_size": 4096,  # memoised forecasts without supplied weather or history; 0 = off
     "max_batch_size": 16,
-    "batch_wait_timeout_s": 0.002,
+    "batch_wait_timeout_s": 0.02,
 }
 _ERRORS: dict[int | str, dict[str, Any]] = {
     404: {"model": ErrorBody, "description": "unknown city"},
@@ -205,7 +205,7 @@ class ForecastDeployment:
         finally:
             self._m.observe("forecast", status, t0)
 
-    @serve.batch(max_batch_size=16, batch_wait_timeout_s=0.002)
+    @serve.batch(max_batch_size=16, batch_wait_timeout_s=0.02)
     async def _batched(self, reqs: list[ForecastRequest]) -> list[ForecastResponse | RequestError]:
         svc = self._service()
         self._m.batch.observe(len(reqs))

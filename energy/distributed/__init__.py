@@ -5,7 +5,8 @@
   checkpoints, resume after worker failures);
 * :mod:`.xgb_train`: sharded XGBoost on Ray Train (``XGBoostTrainer`` over Ray Data);
 * :mod:`.fanout`: per-city models as Ray tasks, several cities per task;
-* :mod:`.backend`: ``with ray_training(settings): model.fit(...)`` routes a forecaster's fits there.
+* :mod:`.backend`: ``with ray_training(settings): model.fit(...)`` routes a forecaster's fits there;
+* :mod:`.tune`, :mod:`.search_space`: hyper-parameter search with Ray Tune.
 
 The models' own code (``energy.models``) stays Ray-free: the same loop functions run in-process
 and inside Ray workers.

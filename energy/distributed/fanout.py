@@ -1,7 +1,10 @@
 """City fan-out: one model per city, trained as Ray tasks across the cluster.
 
-Cities are packed several to a task (``cities_per_task``): a task costs a scheduling round trip,
-a worker process and its imports (seconds), which would dominate hundreds of small cities. Each
+Cities are packed several to a task (``cities_per_task``) once they outnumber the slots. The
+first task in a worker pays for the process and its imports (seconds, once per worker); every
+later task costs little (about 3 ms amortised on 2 CPUs with a one-city argument,
+bench/training.py), so packing matters for hundreds of cities mostly through the driver's work per
+task (selecting and shipping its rows) and keeps about four tasks per slot for balance. Each
 task is a streaming generator that yields one :class:`CityResult` per city as it finishes, so the
 driver shows live progress (cities done / total, ETA, failures) whatever the packing, and a city
 that raises is recorded with its error while the rest of its pack goes on. Every city is fit by
@@ -200,9 +203,10 @@ def task_slots(settings: RaySettings) -> int:
 
 
 def auto_cities_per_task(n_cities: int, slots: int) -> int:
-    """About two tasks per slot: few enough that per-task overhead (a worker, imports, one
-    round trip; ~1-3 s, bench/training.py) is paid rarely, enough to balance uneven cities."""
-    return max(1, math.ceil(n_cities / (2 * max(slots, 1))))
+    """About four tasks per slot: one city per task while cities are few (best balance; a warm
+    task costs milliseconds), packs beyond that, which bound the tasks and the per-task rows the
+    driver selects and ships for hundreds of cities while keeping the slots evenly loaded."""
+    return max(1, math.ceil(n_cities / (4 * max(slots, 1))))
 
 
 @ray.remote(num_returns="streaming")

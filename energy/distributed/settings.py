@@ -45,7 +45,7 @@ class RaySettings(BaseModel):
     """Fan-out: city tasks in flight at once; None: as many as the cluster's CPUs allow."""
     cities_per_task: int | None = Field(default=None, ge=1)
     """Fan-out: cities trained one after another in one task; None: chosen from the cluster size
-    (about two tasks per slot) so that per-task overhead does not dominate small cities."""
+    (about four tasks per slot) so that per-task overhead does not dominate small cities."""
     spread: bool = True
     """Fan-out: spread tasks over the nodes (``SPREAD``) rather than filling one node first."""
 

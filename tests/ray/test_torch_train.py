@@ -20,7 +20,7 @@ from energy.models.registry import create
 pytestmark = [pytest.mark.ray, pytest.mark.timeout(300)]
 
 
-EPOCHS = 5
+EPOCHS = 6
 
 
 @pytest.fixture(scope="module")

@@ -169,3 +169,21 @@ def test_503_until_a_model_appears(serve_url: str, tiny_package: Path, tmp_path:
     assert post(url, {"city_id": "syn-000"}).status_code == 200
     serve.delete("late")
     time.sleep(0)  # nothing to wait for: delete is synchronous
+
+
+def test_serve_yaml_is_a_valid_serve_config() -> None:
+    import yaml
+    from ray.serve.schema import ServeDeploySchema
+
+    cfg = yaml.safe_load((Path(__file__).parents[2] / "cluster" / "serve.yaml").read_text())
+    schema = ServeDeploySchema.model_validate(cfg)
+    (app,) = schema.applications
+    assert app.import_path == "serve_app.app:app" and schema.http_options.host == "127.0.0.1"
+    opts = ServeOptions.model_validate(app.args)  # the builder's arguments
+    assert opts.model_name == "energy-forecast" and opts.alias == "champion"
+    (dep,) = app.deployments
+    scaling = dep.autoscaling_config
+    assert dep.name == "forecast" and scaling["min_replicas"] == 1 and scaling["max_replicas"] >= 2
+    assert set(dep.user_config) == set(opts.settings())  # what reconfigure() understands
+    with pytest.raises(ValueError, match="exactly one"):
+        ServeOptions.model_validate({"package": "/x", "model_name": "y"})
