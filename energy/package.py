@@ -123,6 +123,7 @@ class ModelPackage:
         origins = self._origins(cities, load, start)
         exog = self._weather(cities, origins, horizon, weather)
         model = self.model
+        load = self._needed_rows(load, origins)
         frame, source = model._forecast_frame(load, self.history.cities, origins, horizon, exog)
         if not (members and self.members):
             out = model.predict_origins(
@@ -140,6 +141,14 @@ class ModelPackage:
         for name, y in preds.items():
             out[f"yhat_{name}"] = y.reshape(-1)
         return out
+
+    def _needed_rows(self, load: pd.DataFrame, origins: pd.DataFrame) -> pd.DataFrame:
+        """Only the history each origin can use (what the model needs, plus a day): features are
+        computed over these rows, so a short frame is most of the speed of a request."""
+        reach = (self.model.capabilities.min_history_hours + 24) * HOUR
+        start = dict(zip(origins[schema.CITY], origins["origin"] - reach, strict=True))
+        first = load[schema.CITY].map(start)
+        return load[load[schema.TIME] >= first].reset_index(drop=True)
 
     def update_meta(self, **values: Any) -> None:
         """Merge ``values`` into package.json (e.g. backtest metrics)."""

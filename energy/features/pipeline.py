@@ -138,12 +138,7 @@ class FeaturePipeline:
         """
         self._check_fitted()
         rows = SortedRows.of(load)
-        meta = self.cities_
-        if cities is not None:
-            meta = {
-                r["city_id"]: _jsonable(r)
-                for r in schema.validate_cities(cities).to_dict("records")
-            }
+        meta = self.cities_ if cities is None else self._city_meta(cities)
         ev = self.events_ if events is None else schema.validate_events(events)
         missing = [c for c in self.weather_columns_ if c not in load]
         if missing:
@@ -169,6 +164,19 @@ class FeaturePipeline:
             target[rows.order] = y
             out["target"] = target
         return out
+
+    def _city_meta(self, cities: pd.DataFrame) -> dict[str, dict[str, Any]]:
+        """Validated per-city metadata; the last table's result is reused when the same object is
+        passed again (a server forecasting from one cities table validates it once, not per call).
+        The table is kept referenced, so its ``id`` cannot be reused by another object."""
+        cached = getattr(self, "_meta_memo", None)
+        if cached is not None and cached[0] is cities and cached[1] == len(cities):
+            return cached[2]
+        meta = {
+            r["city_id"]: _jsonable(r) for r in schema.validate_cities(cities).to_dict("records")
+        }
+        self._meta_memo = (cities, len(cities), meta)
+        return meta
 
     def _chunks(
         self,
