@@ -31,14 +31,15 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import resource
 import statistics
+import threading
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
 import pandas as pd
+import psutil
 
 from energy import schema
 from energy.config import load_config
@@ -241,16 +242,26 @@ def memory(ds: Dataset, args: argparse.Namespace, out: dict[str, Any]) -> None:
     cities = ds.city_ids[:4] if args.quick else ds.city_ids
     train, val = split(ds, cities, days=120 if args.quick else 365)
     ray = ray_instance(2)
+    peak, done = [0.0], threading.Event()
+
+    def sample() -> None:  # the driver's RSS during this run (ru_maxrss is the process's life)
+        me = psutil.Process()
+        while not done.wait(0.1):
+            peak[0] = max(peak[0], me.memory_info().rss / 2**20)
+
+    sampler = threading.Thread(target=sample, daemon=True)
+    sampler.start()
     try:
         res = train_cities(_xgb_spec(args.quick), train, val, RaySettings(), progress=print)
     finally:
+        done.set()
+        sampler.join()
         ray.shutdown()
     workers: dict[int, float] = {}
     for r in res.results:
         workers[r.pid] = max(workers.get(r.pid, 0.0), r.peak_rss_mb)
-    driver = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     out["peak_rss_mb"] = {
-        "driver": round(driver, 1),
+        "driver": round(peak[0], 1),
         "workers": {str(pid): round(mb, 1) for pid, mb in sorted(workers.items())},
         "worker_max": round(max(workers.values()), 1),
         "cities": len(cities),

@@ -17,7 +17,7 @@ from pathlib import Path
 
 import pytest
 import yaml
-from helpers import CUT, TEST, TINY_XGB, rows, synthetic_data
+from train_helpers import CUT, TEST, TINY_XGB, rows, synthetic_data
 
 from energy.distributed import RaySettings
 from energy.distributed.fanout import train_cities

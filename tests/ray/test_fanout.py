@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from helpers import CUT, TEST, TINY_XGB, day_ahead, rows, synthetic_data
+from train_helpers import CUT, TEST, TINY_XGB, day_ahead, rows, synthetic_data
 
 from energy import schema
 from energy.data.dataset import Dataset

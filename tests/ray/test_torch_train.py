@@ -10,7 +10,7 @@ import time
 
 import numpy as np
 import pytest
-from helpers import CUT, TEST, TINY_LSTM, day_ahead, my_train_workers, rows, synthetic_data
+from train_helpers import CUT, TEST, TINY_LSTM, day_ahead, my_train_workers, rows, synthetic_data
 
 from energy.distributed import RaySettings
 from energy.distributed.backend import ray_training
