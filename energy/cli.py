@@ -202,8 +202,8 @@ BackendOpt = Annotated[
     str,
     typer.Option(
         "--backend",
-        help="local: this process; ray: Ray Train / Ray tasks on RAY_ADDRESS, else on a local Ray "
-        "instance sized to the machine; auto: ray when RAY_ADDRESS is set, else local",
+        help="ray (default): Ray Train / Ray tasks on the cluster at RAY_ADDRESS, else on a local "
+        "Ray instance sized to the machine; local: in this process, without Ray",
     ),
 ]
 WorkersOpt = Annotated[
@@ -223,9 +223,9 @@ def _train_on(
     backend: str, workers: int, options: list[str], out: Path, run: Any
 ) -> dict[str, Any]:
     """Run ``run()`` (experiment.train) in this process or with the Ray training backend."""
-    if backend not in ("auto", "local", "ray"):
-        raise ValueError(f"--backend: expected auto, local or ray, got {backend!r}")
-    if backend == "local" or (backend == "auto" and not os.environ.get("RAY_ADDRESS")):
+    if backend not in ("local", "ray"):
+        raise ValueError(f"--backend: expected ray or local, got {backend!r}")
+    if backend == "local":
         if workers != 1 or options:
             raise ValueError("--workers/--ray: only with the ray backend (--backend ray)")
         result: dict[str, Any] = run()
@@ -254,7 +254,7 @@ def train_cmd(
     out: Annotated[Path, typer.Option("--out", help="Output directory (model/ and train.json)")],
     cities: CitiesOpt = None,
     model: ModelOpt = "ensemble",
-    backend: BackendOpt = "auto",
+    backend: BackendOpt = "ray",
     workers: WorkersOpt = 1,
     ray_options: RayOpt = None,
     register: Annotated[

@@ -35,7 +35,10 @@ def test_train_then_backtest(tmp_path, isone):
     cfg = tmp_path / "tiny.yaml"
     cfg.write_text(TINY)
     run = tmp_path / "run"
-    proc = energy("train", "--config", cfg, "--data", isone, "--cities", "CT,ME", "--out", run)
+    proc = energy(
+        "train", "--config", cfg, "--data", isone, "--cities", "CT,ME", "--out", run,
+        "--backend", "local",
+    )  # fmt: skip
     assert proc.returncode == 0, proc.stderr
     assert "[energy] training ensemble" in proc.stderr
     assert "[energy] lstm: epoch 1/1" in proc.stderr  # progress of long work

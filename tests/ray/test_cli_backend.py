@@ -12,8 +12,11 @@ pytestmark = pytest.mark.ray
 @pytest.mark.parametrize(
     ("extra", "message"),
     [
-        (["--backend", "nope"], "error: --backend: expected auto, local or ray, got 'nope'"),
-        (["--workers", "2"], "error: --workers/--ray: only with the ray backend (--backend ray)"),
+        (["--backend", "nope"], "error: --backend: expected ray or local, got 'nope'"),
+        (
+            ["--backend", "local", "--workers", "2"],
+            "error: --workers/--ray: only with the ray backend (--backend ray)",
+        ),
         (["--backend", "ray", "--ray", "oops"], "error: --ray: expected KEY=VALUE, got 'oops'"),
         (
             ["--backend", "ray", "--ray", "nosuch=1"],
