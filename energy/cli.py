@@ -469,6 +469,9 @@ def main(argv: list[str] | None = None) -> None:
     handler.setFormatter(logging.Formatter("[energy] %(message)s"))
     logging.getLogger("energy").addHandler(handler)
     logging.getLogger("energy").setLevel(logging.INFO)
+    # --no-track sets ENERGY_TRACKING=0 for this command (and the Ray workers it starts); callers
+    # in the same process (jobs/, tests) get their environment back
+    tracking_env = os.environ.get("ENERGY_TRACKING")
     try:
         app(args=argv)  # None: sys.argv
     except user_errors as exc:
@@ -476,6 +479,12 @@ def main(argv: list[str] | None = None) -> None:
             raise
         typer.echo(f"error: {_one_line(exc)}", err=True)
         sys.exit(2)
+    finally:
+        logging.getLogger("energy").removeHandler(handler)
+        if tracking_env is None:
+            os.environ.pop("ENERGY_TRACKING", None)
+        else:
+            os.environ["ENERGY_TRACKING"] = tracking_env
 
 
 if __name__ == "__main__":
