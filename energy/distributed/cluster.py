@@ -51,8 +51,14 @@ def connect(address: str | None = None, *, num_cpus: int | None = None) -> Clust
         if target:
             ray.init(address=target, log_to_driver=True)
         else:
-            # no dashboard: it costs ~0.85 GiB and a local run does not need job submission
-            ray.init(address="local", num_cpus=num_cpus, include_dashboard=False)
+            # with the dashboard (127.0.0.1 only): Ray Train V2's placement-group cleaner asks
+            # the state API, which needs it, and warns every second without it
+            ray.init(
+                address="local",
+                num_cpus=num_cpus,
+                include_dashboard=True,
+                dashboard_host="127.0.0.1",
+            )
         started = True
     nodes = [n for n in ray.nodes() if n.get("Alive")]
     res = ray.cluster_resources()

@@ -221,3 +221,4 @@ def _log_to_stderr() -> None:
         handler.setFormatter(logging.Formatter("[energy] %(message)s"))
         logger.addHandler(handler)
         logger.setLevel(logging.INFO)
+        logger.propagate = False  # Ray's root handler would print every line a second time

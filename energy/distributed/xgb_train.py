@@ -118,6 +118,8 @@ def _to_ray(x: np.ndarray, y: np.ndarray, n_workers: int) -> ray.data.Dataset:
     df[LABEL] = y
     n_blocks = max(1, min(len(df), 4 * n_workers))
     bounds = np.linspace(0, len(df), n_blocks + 1).astype(int)
+    # the bar redraws every second for the whole fit, drowning the per-model progress lines
+    ray.data.DataContext.get_current().enable_progress_bars = False
     return ray.data.from_pandas([df.iloc[a:b] for a, b in itertools.pairwise(bounds)])
 
 
