@@ -72,6 +72,30 @@ def split(ds: Dataset, cities: list[str], days: int | None = None) -> tuple[Data
     return part((t >= lo) & (t < TRAIN_END)), part((t >= TRAIN_END) & (t < VAL_END))
 
 
+STORAGE = str(REPO / "bench" / "out" / "ray_results")
+
+
+def fit_time_on_ray(
+    kind: str, cfg: dict, train: Any, val: Any, settings: Any, repeats: int, label: str
+) -> float:
+    """Median wall time of ``create(kind, cfg).fit`` through the Ray training backend, on a
+    fresh 2-CPU local Ray instance."""
+    from energy.distributed.backend import RayBackend
+    from energy.models.backend import use_backend
+    from energy.models.registry import create
+
+    ray = ray_instance(2)
+    try:
+
+        def on_ray() -> None:
+            with use_backend(RayBackend(settings)):
+                create(kind, cfg).fit(train, val)
+
+        return median_time(on_ray, repeats, label)
+    finally:
+        ray.shutdown()
+
+
 def median_time(fn: Callable[[], Any], repeats: int, label: str) -> float:
     times = []
     for i in range(repeats):
@@ -92,8 +116,6 @@ def ray_instance(num_cpus: int) -> Any:
 # ---- 1. Ray overhead --------------------------------------------------------------------------
 def overhead(ds: Dataset, args: argparse.Namespace, out: dict[str, Any]) -> None:
     from energy.distributed import RaySettings
-    from energy.distributed.backend import RayBackend
-    from energy.models.backend import use_backend
     from energy.models.registry import create
 
     cfg = load_config("cpu").member_configs()["lstm"]
@@ -104,17 +126,8 @@ def overhead(ds: Dataset, args: argparse.Namespace, out: dict[str, Any]) -> None
     print(f"[overhead] LSTM, 1 zone, {args.epochs} epochs, "
           f"{cfg['max_train_windows_per_epoch']} windows/epoch", flush=True)  # fmt: skip
     local = median_time(lambda: create("lstm", cfg).fit(train, val), args.repeats, "in-process")
-    ray = ray_instance(2)
-    try:
-        settings = RaySettings(storage_path=str(REPO / "bench" / "out" / "ray_results"))
-
-        def on_ray() -> None:
-            with use_backend(RayBackend(settings)):
-                create("lstm", cfg).fit(train, val)
-
-        remote = median_time(on_ray, args.repeats, "TorchTrainer (1 worker)")
-    finally:
-        ray.shutdown()
+    remote = fit_time_on_ray("lstm", cfg, train, val, RaySettings(storage_path=STORAGE),
+                             args.repeats, "TorchTrainer (1 worker)")  # fmt: skip
     out.update(lstm_inprocess_s=round(local, 2), lstm_torchtrainer_s=round(remote, 2),
                ray_overhead_s=round(remote - local, 2),
                ray_overhead_ratio=round(remote / local, 3))  # fmt: skip
@@ -206,8 +219,6 @@ def packing(ds: Dataset, args: argparse.Namespace, out: dict[str, Any]) -> None:
 # ---- 3. sharded XGBoost -----------------------------------------------------------------------
 def xgb(ds: Dataset, args: argparse.Namespace, out: dict[str, Any]) -> None:
     from energy.distributed import RaySettings
-    from energy.distributed.backend import RayBackend
-    from energy.models.backend import use_backend
     from energy.models.registry import create
 
     cfg = load_config("cpu").member_configs()["xgboost"]
@@ -217,18 +228,9 @@ def xgb(ds: Dataset, args: argparse.Namespace, out: dict[str, Any]) -> None:
     cities = ds.city_ids[:4] if args.quick else ds.city_ids
     train, val = split(ds, cities, days=120 if args.quick else None)
     single = median_time(lambda: create("xgboost", cfg).fit(train, val), args.repeats, "single")
-    ray = ray_instance(2)
-    try:
-        storage = str(REPO / "bench" / "out" / "ray_results")
-        settings = RaySettings(num_workers=2, cpus_per_worker=1, storage_path=storage)
-
-        def sharded() -> None:
-            with use_backend(RayBackend(settings)):
-                create("xgboost", cfg).fit(train, val)
-
-        remote = median_time(sharded, args.repeats, "XGBoostTrainer (2 workers)")
-    finally:
-        ray.shutdown()
+    settings = RaySettings(num_workers=2, cpus_per_worker=1, storage_path=STORAGE)
+    remote = fit_time_on_ray("xgboost", cfg, train, val, settings, args.repeats,
+                             "XGBoostTrainer (2 workers)")  # fmt: skip
     out.update(xgb_single_s=round(single, 2), xgb_sharded_s=round(remote, 2),
                xgb_overhead_s=round(remote - single, 2),
                xgb_overhead_target_s=round(5 + 0.1 * single, 2))  # fmt: skip

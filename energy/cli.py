@@ -322,110 +322,16 @@ def backtest_cmd(
     typer.echo(res["compare"].to_string())
 
 
-# ---- energy tune (Ray Tune) -------------------------------------------------------------------
-@app.command("tune")
-def tune_cmd(
-    config: ConfigOpt,
-    data: DataDir,
-    model: Annotated[str, typer.Option("--model", help="lstm, transformer or xgboost")],
-    out: Annotated[Path, typer.Option("--out", help="Output directory (best.yaml, trials.csv)")],
-    cities: CitiesOpt = None,
-    search: Annotated[str, typer.Option("--search", help="tpe, gp, random or grid")] = "tpe",
-    samples: Annotated[int | None, typer.Option("--samples", help="Trials (default 20)")] = None,
-    time_budget: Annotated[
-        float | None, typer.Option("--time-budget", help="Stop after this many seconds")
-    ] = None,
-    max_concurrent: Annotated[
-        int | None, typer.Option("--max-concurrent", help="Trials at once (default 2)")
-    ] = None,
-    scheduler: Annotated[
-        str | None, typer.Option("--scheduler", help="asha (default) or none")
-    ] = None,
-    workers: Annotated[
-        int | None,
-        typer.Option("--workers-per-trial", help="lstm/transformer: Ray Train workers per trial"),
-    ] = None,
-    tune_config: Annotated[
-        Path | None,
-        typer.Option("--tune-config", help="YAML of further settings and `space:` overrides"),
-    ] = None,
-    resume: Annotated[
-        bool, typer.Option("--resume", help="Continue the interrupted search in --out")
-    ] = False,
-    track: Annotated[bool, typer.Option(help="Log the search to MLflow")] = True,
-) -> None:
-    """Search hyper-parameters of one model kind with Ray Tune; writes OUT/best.yaml."""
-    from energy.distributed.cluster import ray_session
-    from energy.distributed.tune import load_settings, prepare, tune
+def _add_commands() -> None:
+    """Commands kept in their own modules (they import this one for the shared options)."""
+    from energy.cli_serve import serve_cmd
+    from energy.cli_tune import tune_cmd
 
-    if not track:
-        os.environ["ENERGY_TRACKING"] = "0"
-    settings = load_settings(
-        tune_config, model=model, search=search, samples=samples, time_budget_s=time_budget,
-        max_concurrent=max_concurrent, scheduler=scheduler, workers_per_trial=workers,
-    )  # fmt: skip
-    if not resume:
-        prepare(config, settings)  # bad profile, space or settings: fail before Ray starts
-    with ray_session() as info:
-        _progress(f"tuning on {info}")
-        summary = tune(
-            config, data, out, settings, cities=_cities_option(cities), resume=resume,
-            progress=_progress,
-        )  # fmt: skip
-    best = summary["best"]
-    typer.echo(f"best of {summary['trials']} trials ({summary['stopped']} stopped early): "
-               f"{summary['metric']} {best[summary['metric']]:.5g}, val_mape "
-               f"{best['val_mape']:.3f} % with {json.dumps(best['params'])}")  # fmt: skip
-    typer.echo(f"tuned profile: {summary['best_profile']}")
+    app.command("tune")(tune_cmd)
+    app.command("serve")(serve_cmd)
 
 
-# ---- serving (Ray Serve; the app lives in serve_app/) -----------------------------------------
-@app.command("serve")
-def serve_cmd(
-    model_name: Annotated[
-        str | None,
-        typer.Option("--model", help="Registered model to serve (default: energy-forecast)"),
-    ] = None,
-    alias: Annotated[str, typer.Option("--alias", help="Registry alias to follow")] = "champion",
-    package: Annotated[
-        Path | None,
-        typer.Option("--package", help="Serve a package directory (energy train --out) instead"),
-    ] = None,
-    host: Annotated[str, typer.Option("--host", help="Listen address")] = "127.0.0.1",
-    port: Annotated[int, typer.Option("--port", help="HTTP port")] = 8000,
-    max_replicas: Annotated[int, typer.Option("--max-replicas", help="Autoscaling cap")] = 2,
-    poll: Annotated[
-        float, typer.Option("--poll", help="Seconds between checks for a new champion")
-    ] = 10.0,
-    num_cpus: Annotated[
-        int | None, typer.Option("--num-cpus", help="CPUs of the local Ray (default: all)")
-    ] = None,
-) -> None:
-    """Serve forecasts over HTTP with Ray Serve (local Ray on 127.0.0.1; RAY_ADDRESS: a cluster).
-
-    Follows the registry alias (models:/NAME@champion) and switches replicas to a new champion
-    without failing requests; --package DIR serves a package directory instead.
-    """
-    from serve_app.app import ServeOptions, serve_forever
-
-    if package is not None and model_name is not None:
-        raise ValueError("--package: give either --package or --model, not both")
-    if package is not None and not (package / "package.json").is_file():
-        raise FileNotFoundError(
-            f"--package: {str(package)!r} is not a model package (no package.json)"
-        )
-    tracking_uri = None
-    if package is None:
-        from energy import tracking
-
-        model_name = model_name or tracking.DEFAULT_MODEL_NAME
-        tracking_uri = tracking.tracking_uri()  # absolute: replicas run in other directories
-    options = ServeOptions(
-        package=str(package.resolve()) if package is not None else None,
-        model_name=model_name, alias=alias, tracking_uri=tracking_uri,
-        max_replicas=max_replicas, poll_s=poll,
-    )  # fmt: skip
-    serve_forever(options, host=host, port=port, num_cpus=num_cpus, progress=_progress)
+_add_commands()
 
 
 def _one_line(exc: BaseException) -> str:
