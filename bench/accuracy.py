@@ -28,13 +28,15 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import peers
 
-from energy import evaluation, reporting, schema
-from energy.config import load_config
+from energy import schema
+from energy.config.experiment import load_config
 from energy.data.dataset import Dataset, read_dataset
 from energy.data.ingest import import_dataset
-from energy.experiment import build_model
-from energy.metrics import metrics_table, naive_scales
-from energy.models import registry
+from energy.evaluation import reporting
+from energy.evaluation import schemes as evaluation
+from energy.evaluation.metrics import metrics_table, naive_scales
+from energy.lifecycle.experiment import build_model
+from energy.models import kinds as registry
 
 REPO = Path(__file__).resolve().parents[1]
 RESULTS_JSON = REPO / "bench" / "accuracy_results.json"

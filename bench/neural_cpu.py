@@ -32,7 +32,7 @@ import torch
 
 from energy import schema
 from energy.data.dataset import Dataset, read_dataset
-from energy.models.registry import create
+from energy.models.kinds import create
 
 REPO = Path(__file__).resolve().parents[1]
 TRAIN_END = pd.Timestamp("2008-03-01", tz="UTC")

@@ -43,7 +43,7 @@ def pct(xs: list[float]) -> dict[str, float]:
 def inprocess(package: str, n: int) -> dict[str, float]:
     import torch
 
-    from energy.package import read_package
+    from energy.forecast.package import read_package
 
     torch.set_num_threads(1)
     pkg = read_package(package)
@@ -93,11 +93,11 @@ def batch_package(out: Path, n_cities: int) -> Path:
     not the point here). Built once and reused."""
     if (out / "package.json").is_file():
         return out
-    from energy.config import load_config
+    from energy.config.experiment import load_config
     from energy.data.dataset import Dataset
     from energy.data.synthetic import generate
-    from energy.experiment import build_model, split_validation
-    from energy.package import write_package
+    from energy.forecast.package import write_package
+    from energy.lifecycle.experiment import build_model, split_validation
 
     cfg = load_config("cpu")
     for kind in ("lstm", "transformer"):
@@ -131,7 +131,7 @@ def main() -> None:
     import ray
     from ray import serve
 
-    from energy.package import read_package
+    from energy.forecast.package import read_package
     from serve_app.app import ServeOptions, build_app, wait_ready
 
     floor = inprocess(args.package, 10 if args.quick else 50)

@@ -42,7 +42,7 @@ import pandas as pd
 import psutil
 
 from energy import schema
-from energy.config import load_config
+from energy.config.experiment import load_config
 from energy.data.dataset import Dataset, read_dataset
 
 os.environ.setdefault("RAY_TRAIN_HEALTH_CHECK_INTERVAL_S", "0.1")  # before any Ray starts
@@ -82,7 +82,7 @@ def fit_time_on_ray(
     fresh 2-CPU local Ray instance."""
     from energy.distributed.backend import RayBackend
     from energy.models.backend import use_backend
-    from energy.models.registry import create
+    from energy.models.kinds import create
 
     ray = ray_instance(2)
     try:
@@ -116,7 +116,7 @@ def ray_instance(num_cpus: int) -> Any:
 # ---- 1. Ray overhead --------------------------------------------------------------------------
 def overhead(ds: Dataset, args: argparse.Namespace, out: dict[str, Any]) -> None:
     from energy.distributed import RaySettings
-    from energy.models.registry import create
+    from energy.models.kinds import create
 
     cfg = load_config("cpu").member_configs()["lstm"]
     cfg.update(epochs=args.epochs, patience=0, num_threads=1)
@@ -219,7 +219,7 @@ def packing(ds: Dataset, args: argparse.Namespace, out: dict[str, Any]) -> None:
 # ---- 3. sharded XGBoost -----------------------------------------------------------------------
 def xgb(ds: Dataset, args: argparse.Namespace, out: dict[str, Any]) -> None:
     from energy.distributed import RaySettings
-    from energy.models.registry import create
+    from energy.models.kinds import create
 
     cfg = load_config("cpu").member_configs()["xgboost"]
     cfg.update(early_stopping_rounds=None, n_jobs=2)  # the same rounds on both sides

@@ -33,7 +33,7 @@ from energy import schema
 from energy.data.dataset import Dataset, read_dataset
 from energy.data.ingest import import_dataset
 from energy.models.base import Forecaster
-from energy.models.registry import create
+from energy.models.kinds import create
 
 REPO = Path(__file__).resolve().parents[1]
 SHARED = REPO.parent / "shared" / "data" / "gefcom2012_load"

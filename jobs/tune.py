@@ -20,7 +20,7 @@ import sys
 
 def main(argv: list[str] | None = None) -> None:
     """``energy tune`` with ``argv`` (default: the command line)."""
-    from energy.cli import main as cli_main
+    from energy.cli.main import main as cli_main
 
     args = sys.argv[1:] if argv is None else argv
     cli_main(["tune", *args])

@@ -20,7 +20,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from energy.package import PACKAGE_FILE, read_package
+from energy.forecast.package import PACKAGE_FILE, read_package
 from serve_app.schemas import ModelInfo, ModelRef
 from serve_app.service import ForecastService
 

@@ -19,7 +19,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from energy.package import HOUR, ModelPackage, UnknownCityError
+from energy.forecast.package import HOUR, ModelPackage, UnknownCityError
 from serve_app.schemas import (
     BatchForecastResponse,
     CitiesResponse,

@@ -33,7 +33,7 @@ from typing import Any
 import numpy as np
 
 from energy.models.base import Param
-from energy.models.registry import model_class
+from energy.models.kinds import model_class
 
 SEARCHES = ("tpe", "gp", "random", "grid")
 """tpe: Optuna TPE (Bayesian, the default); gp: Gaussian-process Bayesian optimisation

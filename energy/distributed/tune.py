@@ -33,7 +33,7 @@ from pydantic import (
 )
 from ray import tune as ray_tune
 
-from energy.config import CONFIG_DIR, ExperimentConfig
+from energy.config.experiment import CONFIG_DIR, ExperimentConfig
 from energy.distributed import search_space as ss
 from energy.distributed import tune_results as tr
 from energy.distributed.tune_trial import TrialSpec, run_trial
@@ -111,7 +111,7 @@ def load_settings(path: str | Path | None = None, **flags: Any) -> TuneSettings:
 
 
 def read_profile(config: str | Path) -> tuple[Path, dict[str, Any]]:
-    """The profile's path and raw mapping (a path, or a name in jobs/configs)."""
+    """The profile's path and raw mapping (a path, or a name in energy/config/profiles)."""
     p = Path(config)
     if not p.suffix and not p.exists():
         p = CONFIG_DIR / f"{p.name}.yaml"
@@ -277,7 +277,7 @@ def tune(
     """Run (or resume) a search and write its results under ``out``.
 
     Args:
-        config: the profile (path or name in jobs/configs); its other fields stay as they are.
+        config: the profile (path or a name in energy/config/profiles); other fields stay.
         data_dir: data set directory; the last ``val_days`` days are the validation rows.
         out: output directory (``best.yaml``, ``trials.csv``, ``curves.csv``, ``summary.json``,
             and Tune's own state in ``out/search``).
@@ -292,7 +292,7 @@ def tune(
         The summary also written to ``out/summary.json``.
     """
     from energy import tracking
-    from energy.experiment import load_data
+    from energy.lifecycle.experiment import load_data
 
     out = Path(out).resolve()  # Tune needs an absolute storage path
     exp_path = out / EXPERIMENT
@@ -376,7 +376,7 @@ def _write(
     search: Search, trials: Any, curves: Any, out: Path, cities: list[str], wall_s: float
 ) -> dict[str, Any]:
     """trials.csv, curves.csv and best.yaml (validated by loading it back) → the summary."""
-    from energy.config import load_config
+    from energy.config.experiment import load_config
 
     s = search.settings
     trials.to_csv(out / "trials.csv", index=False)

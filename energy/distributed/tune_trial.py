@@ -29,12 +29,13 @@ import pandas as pd
 import xgboost as xgb
 from ray import tune
 
-from energy import metrics, schema
-from energy.config import ExperimentConfig
+from energy import schema
+from energy.config.experiment import ExperimentConfig
 from energy.data.dataset import Dataset
 from energy.distributed import search_space as ss
-from energy.experiment import split_validation
-from energy.models import registry
+from energy.evaluation import metrics
+from energy.lifecycle.experiment import split_validation
+from energy.models import kinds as registry
 from energy.models.backend import TrainingBackend, use_backend
 from energy.models.base import Forecaster, Param
 

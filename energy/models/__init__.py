@@ -1,1 +1,1 @@
-"""Forecasters: one contract (energy.models.base), many kinds (energy.models.registry)."""
+"""Forecasters: one contract (energy.models.base), many kinds (energy.models.kinds)."""

@@ -211,7 +211,7 @@ class Forecaster(ABC):
     @staticmethod
     def load(path: str | os.PathLike[str]) -> Forecaster:
         """Rebuild any saved forecaster from its directory (the kind is read from model.json)."""
-        from energy.models.registry import model_class
+        from energy.models.kinds import model_class
 
         p = Path(path)
         if not (p / MODEL_FILE).is_file():

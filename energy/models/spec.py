@@ -12,7 +12,7 @@ from typing import Any, Self
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-from energy.models import registry
+from energy.models import kinds as registry
 from energy.models.base import Forecaster
 
 

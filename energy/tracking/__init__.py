@@ -12,11 +12,12 @@ workers and trials (pass :func:`tracking_uri` to them explicitly). ``ENERGY_TRAC
 * :mod:`~energy.tracking.runs`: :func:`start_run` logs the resolved config as flattened params,
   metrics in batches, the data set as an MLflow input (source path + content hash), the git
   commit and package versions, artifacts.
-* :mod:`~energy.tracking.models`: a model package (:mod:`energy.package`) as a pyfunc model
+* :mod:`~energy.tracking.models`: a model package (:mod:`energy.forecast.package`) as a pyfunc model
   (:mod:`~energy.tracking.pyfunc_model`), versions, aliases and tags; :func:`resolve_alias`
   downloads the package a version holds.
 
-Promotion policy lives in :mod:`energy.promotion` and :mod:`energy.registry`, which call the
+Promotion policy lives in :mod:`energy.lifecycle.promotion` and
+:mod:`energy.lifecycle.champion`, which call the
 functions re-exported here. mlflow is imported inside functions, so that commands that never
 track (``energy data ...``) do not pay for it.
 """

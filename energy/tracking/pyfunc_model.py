@@ -40,7 +40,7 @@ class ForecastModel(PythonModel):
     """Forecasts from the package stored under the model's ``package`` artifact."""
 
     def load_context(self, context: Any) -> None:
-        from energy.package import read_package
+        from energy.forecast.package import read_package
 
         self.package = read_package(context.artifacts["package"])
 

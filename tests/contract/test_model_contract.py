@@ -29,7 +29,7 @@ from energy import schema
 from energy.data.dataset import Dataset
 from energy.data.synthetic import generate
 from energy.models.base import PREDICTION_COLUMNS, Capabilities, Forecaster, Param
-from energy.models.registry import create, kinds, model_class
+from energy.models.kinds import create, kinds, model_class
 
 pytestmark = pytest.mark.contract
 

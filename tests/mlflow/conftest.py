@@ -29,7 +29,7 @@ def synth_data(tmp_path_factory: pytest.TempPathFactory) -> Path:
 def trained(tmp_path_factory: pytest.TempPathFactory, synth_data: Path) -> dict[str, Any]:
     """`experiment.train` of the tiny ensemble: fitted before the last 7 days, scored on them,
     tracked (run id, logged pyfunc model URI) and saved as a package."""
-    from energy import experiment
+    from energy.lifecycle import experiment
 
     out = tmp_path_factory.mktemp("train") / "run"
     summary = experiment.train(tiny_config(), synth_data, out)

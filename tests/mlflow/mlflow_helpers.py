@@ -17,6 +17,6 @@ TINY: dict[str, Any] = {
 
 
 def tiny_config(**overrides: Any) -> Any:
-    from energy.config import ExperimentConfig
+    from energy.config.experiment import ExperimentConfig
 
     return ExperimentConfig.model_validate({**TINY, **overrides})

@@ -34,7 +34,7 @@ def cli(*args: str | Path) -> Any:
     """In-process run of the CLI (``result.exit_code``, ``.stdout``, ``.stderr``)."""
     from typer.testing import CliRunner
 
-    from energy.cli import app
+    from energy.cli.main import app
 
     return CliRunner().invoke(app, [str(a) for a in args])
 

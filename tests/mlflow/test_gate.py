@@ -6,7 +6,7 @@ import math
 
 import pytest
 
-from energy.promotion import Protocol, is_performance_improved, version_tags
+from energy.lifecycle.promotion import Protocol, is_performance_improved, version_tags
 
 pytestmark = pytest.mark.unit
 

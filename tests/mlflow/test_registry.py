@@ -13,9 +13,11 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from energy import promotion, registry, tracking
-from energy.config import PromotionSettings
-from energy.package import read_package
+from energy import tracking
+from energy.config.experiment import PromotionSettings
+from energy.forecast.package import read_package
+from energy.lifecycle import champion as registry
+from energy.lifecycle import promotion
 
 pytestmark = pytest.mark.mlflow
 CITIES = ("syn-000", "syn-001")
@@ -136,8 +138,10 @@ def test_gate_promotes_only_improvements_and_rollback_returns(trained, model_nam
 
 GATE = """
 import json, sys
-from energy import promotion, registry, tracking
-from energy.config import PromotionSettings
+from energy import tracking
+from energy.lifecycle import promotion
+from energy.lifecycle import champion as registry
+from energy.config.experiment import PromotionSettings
 tracking.client()
 print("ready", flush=True)
 sys.stdin.readline()

@@ -19,9 +19,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from energy import registry, tracking
-from energy.config import PromotionSettings
-from energy.package import read_package
+from energy import tracking
+from energy.config.experiment import PromotionSettings
+from energy.forecast.package import read_package
+from energy.lifecycle import champion as registry
 
 pytestmark = pytest.mark.mlflow
 

@@ -12,7 +12,8 @@ import sys
 import pytest
 from mlflow_helpers import tiny_config
 
-from energy import experiment, tracking
+from energy import tracking
+from energy.lifecycle import experiment
 
 pytestmark = pytest.mark.mlflow
 

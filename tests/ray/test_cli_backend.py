@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from energy.cli import main
+from energy.cli.main import main
 
 pytestmark = pytest.mark.ray
 

@@ -12,8 +12,8 @@ from energy.data.dataset import Dataset
 from energy.distributed import RaySettings
 from energy.distributed.backend import ray_training
 from energy.distributed.fanout import FanoutError, auto_cities_per_task
+from energy.models.kinds import create
 from energy.models.per_city import fit_city
-from energy.models.registry import create
 from energy.models.spec import ModelSpec
 
 pytestmark = [pytest.mark.ray, pytest.mark.timeout(300)]

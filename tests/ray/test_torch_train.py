@@ -15,7 +15,7 @@ from train_helpers import CUT, TEST, TINY_LSTM, day_ahead, my_train_workers, row
 from energy.distributed import RaySettings
 from energy.distributed.backend import ray_training
 from energy.models.base import Forecaster
-from energy.models.registry import create
+from energy.models.kinds import create
 
 pytestmark = [pytest.mark.ray, pytest.mark.timeout(300)]
 

@@ -12,7 +12,7 @@ import pytest
 from ray import tune as ray_tune
 
 from energy import tracking
-from energy.config import load_config
+from energy.config.experiment import load_config
 from energy.data.importers import gefcom2012
 from energy.data.ingest import finish
 from energy.distributed.tune import TuneSettings, tune

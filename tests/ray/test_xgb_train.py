@@ -7,12 +7,12 @@ import numpy as np
 import pytest
 from train_helpers import CUT, TEST, TINY_XGB, day_ahead, rows, synthetic_data
 
-from energy import metrics
 from energy.distributed import RaySettings
 from energy.distributed.backend import ray_training
-from energy.ensemble import actuals
+from energy.evaluation import metrics
 from energy.models.base import Forecaster
-from energy.models.registry import create
+from energy.models.ensemble import actuals
+from energy.models.kinds import create
 from energy.models.xgb import XGBoostForecaster
 
 pytestmark = [pytest.mark.ray, pytest.mark.timeout(300)]

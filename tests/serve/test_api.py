@@ -11,7 +11,7 @@ import pandas as pd
 import pytest
 import requests
 
-from energy.package import read_package
+from energy.forecast.package import read_package
 from serve_app.app import ServeOptions, build_app, wait_ready
 
 pytestmark = pytest.mark.serve

@@ -7,8 +7,8 @@ from typing import Any
 
 from energy.data.dataset import Dataset
 from energy.data.synthetic import generate
-from energy.models import registry
-from energy.package import write_package
+from energy.forecast.package import write_package
+from energy.models import kinds as registry
 
 _NEURAL = {"epochs": 1, "batch_size": 64, "lookback": 48, "max_train_windows_per_epoch": 256}
 TINY_ENSEMBLE: dict[str, Any] = {

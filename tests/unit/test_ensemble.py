@@ -1,4 +1,5 @@
-"""energy.ensemble and energy.models.per_city with toy members: weights, fallbacks, routing, disk.
+"""energy.models.ensemble and energy.models.per_city with toy members: weights, fallbacks,
+routing, disk.
 
 The toy forecaster (registered for these tests only) forecasts ``factor ·`` the load ``lag`` hours
 earlier, so member forecasts are exact functions of the data and each test runs in milliseconds.
@@ -18,15 +19,15 @@ from pydantic import ValidationError
 from energy import schema
 from energy.data.dataset import Dataset
 from energy.data.synthetic import generate
-from energy.ensemble import (
+from energy.models import kinds as registry
+from energy.models.base import Capabilities, Forecaster, ModelConfig
+from energy.models.ensemble import (
     EnsembleForecaster,
     actuals,
     day_ahead_origins,
     inverse_error_weights,
     stacking_weights,
 )
-from energy.models import registry
-from energy.models.base import Capabilities, Forecaster, ModelConfig
 from energy.models.per_city import PerCityForecaster
 
 pytestmark = pytest.mark.unit
@@ -189,7 +190,7 @@ def test_stacking_fits_out_of_fold_weights(data: Dataset) -> None:
 def test_stacking_falls_back_to_inverse_error_when_too_short(
     data: Dataset, caplog: pytest.LogCaptureFixture
 ) -> None:
-    with caplog.at_level(logging.WARNING, logger="energy.ensemble"):
+    with caplog.at_level(logging.WARNING, logger="energy.models.ensemble"):
         ens = _ensemble("stacking", stacking_folds=3, stacking_fold_days=14, val_days=5).fit(data)
     assert ens.method_used_ == "inverse_error"
     assert ens.fallback_.startswith("stacking:")

@@ -1,4 +1,4 @@
-"""energy.metrics, energy.rolling, energy.evaluation and energy.reporting with tiny models.
+"""energy.evaluation (metrics, rolling, schemes, reporting) with tiny models.
 
 The test forecasters implement the contract in a few lines ("last observed value" and friends), so
 every forecast is a known function of the data and each backtest runs in milliseconds.
@@ -18,7 +18,8 @@ import pytest
 from energy import schema
 from energy.data.dataset import Dataset
 from energy.data.synthetic import generate
-from energy.evaluation import (
+from energy.evaluation.reporting import compare, write_backtest
+from energy.evaluation.schemes import (
     BacktestResult,
     LeakageError,
     backtest,
@@ -38,7 +39,6 @@ from energy.evaluation import (
     rmse,
 )
 from energy.models.base import Capabilities, Forecaster
-from energy.reporting import compare, write_backtest
 
 pytestmark = pytest.mark.unit
 HOUR = pd.Timedelta(hours=1)

@@ -1,4 +1,4 @@
-"""energy.package: a trained ensemble plus its history, forecasting like the in-memory model."""
+"""energy.forecast.package: a trained ensemble plus its history, forecasting like the in-memory model."""
 
 from __future__ import annotations
 
@@ -11,8 +11,8 @@ import pytest
 from energy import schema
 from energy.data.dataset import Dataset
 from energy.data.synthetic import generate
-from energy.models import registry
-from energy.package import UnknownCityError, read_package, write_package
+from energy.forecast.package import UnknownCityError, read_package, write_package
+from energy.models import kinds as registry
 
 pytestmark = pytest.mark.unit
 HOUR = pd.Timedelta(hours=1)

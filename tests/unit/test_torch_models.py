@@ -15,9 +15,9 @@ from energy.features import FeatureConfig
 from energy.features.windows import SequenceWindows
 from energy.models import _torch_loop as loop
 from energy.models.base import Forecaster
+from energy.models.kinds import create
 from energy.models.lstm import LSTMForecaster
 from energy.models.lstm_net import LSTMNet, LSTMNetConfig
-from energy.models.registry import create
 from energy.models.transformer import TransformerForecaster
 
 pytestmark = pytest.mark.unit

@@ -15,7 +15,7 @@ from energy.data.cleaning import clean
 from energy.data.dataset import Dataset
 from energy.data.synthetic import generate
 from energy.models.base import Forecaster
-from energy.models.registry import create
+from energy.models.kinds import create
 from energy.models.xgb import XGBoostConfig, XGBoostForecaster
 
 pytestmark = pytest.mark.unit

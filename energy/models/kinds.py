@@ -16,7 +16,7 @@ _KINDS: dict[str, str] = {
     "lstm": "energy.models.lstm:LSTMForecaster",
     "transformer": "energy.models.transformer:TransformerForecaster",
     "per_city": "energy.models.per_city:PerCityForecaster",
-    "ensemble": "energy.ensemble:EnsembleForecaster",
+    "ensemble": "energy.models.ensemble:EnsembleForecaster",
 }
 
 

@@ -7,7 +7,7 @@ from typing import Annotated
 
 import typer
 
-from energy.cli import _progress
+from energy.cli.main import _progress
 
 
 def serve_cmd(

@@ -23,7 +23,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from energy import tracking
-from energy.promotion import (
+from energy.lifecycle.promotion import (
     Decision,
     Progress,
     Protocol,
@@ -34,7 +34,7 @@ from energy.promotion import (
 )
 
 if TYPE_CHECKING:
-    from energy.config import PromotionSettings
+    from energy.config.experiment import PromotionSettings
     from energy.data.dataset import Dataset
 
 HISTORY_TAG = "champion_history"
@@ -91,9 +91,9 @@ def _champion_metrics(
         return json.loads(cached), "re-evaluated"
     if data is None or data.manifest.get("content_hash") != protocol.data_hash:
         return None, ""
-    from energy.config import ExperimentConfig
-    from energy.experiment import build_model
-    from energy.package import PACKAGE_FILE
+    from energy.config.experiment import ExperimentConfig
+    from energy.forecast.package import PACKAGE_FILE
+    from energy.lifecycle.experiment import build_model
 
     progress(f"champion v{champion.version} was scored on another protocol: refitting its config")
     pkg = tracking.download_package(champion).package_dir

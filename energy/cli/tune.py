@@ -9,7 +9,7 @@ from typing import Annotated
 
 import typer
 
-from energy.cli import CitiesOpt, ConfigOpt, DataDir, _cities_option, _progress
+from energy.cli.main import CitiesOpt, ConfigOpt, DataDir, _cities_option, _progress
 
 
 def tune_cmd(

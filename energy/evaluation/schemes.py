@@ -10,9 +10,10 @@ must not influence its forecast; ``strict=True`` enforces it instead of trusting
 
 Schemes: :func:`backtest` (dates in each city's local time), :func:`out_of_time` and
 :func:`kfold_backtest` (UTC windows from :mod:`energy.data.splits`, refit per fold) and
-:func:`citywise` (cold start on held-out cities). Metrics live in :mod:`energy.metrics` and the
-origin mechanics in :mod:`energy.rolling` (both re-exported here); files, plots and
-:func:`energy.reporting.compare` in :mod:`energy.reporting`. Loads are MW, times UTC unless said
+:func:`citywise` (cold start on held-out cities). Metrics live in
+:mod:`energy.evaluation.metrics` and the
+origin mechanics in :mod:`energy.evaluation.rolling` (both re-exported here); files, plots and
+:func:`compare` in :mod:`energy.evaluation.reporting`. Loads are MW, times UTC unless said
 otherwise.
 """
 
@@ -26,9 +27,17 @@ import pandas as pd
 from energy import schema
 from energy.data import splits
 from energy.data.dataset import Dataset
-from energy.metrics import mae, mape, mase, metrics_table, naive_scale, naive_scales, r2, rmse
-from energy.models.base import Forecaster
-from energy.rolling import (
+from energy.evaluation.metrics import (
+    mae,
+    mape,
+    mase,
+    metrics_table,
+    naive_scale,
+    naive_scales,
+    r2,
+    rmse,
+)
+from energy.evaluation.rolling import (
     HOUR,
     BacktestResult,
     LeakageError,
@@ -44,6 +53,7 @@ from energy.rolling import (
     subset,
     to_utc,
 )
+from energy.models.base import Forecaster
 
 # The evaluation API from one import: metrics and rolling-origin pieces are re-exported.
 __all__ = [

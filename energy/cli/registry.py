@@ -92,9 +92,9 @@ def registry_promote(
     ] = None,
 ) -> None:
     """Run the promotion gate for VERSION (or skip it with --force); exit 1 when rejected."""
-    from energy import registry
-    from energy.config import PromotionSettings, load_config
+    from energy.config.experiment import PromotionSettings, load_config
     from energy.data.dataset import read_dataset
+    from energy.lifecycle import champion as registry
 
     settings = load_config(config).promotion if config else PromotionSettings()
     n = name or (settings.registered_model if config else _name(None))
@@ -114,7 +114,7 @@ def registry_rollback(
     reason: Annotated[str, typer.Option("--reason", help="Why (recorded)")] = "manual rollback",
 ) -> None:
     """Move ``champion`` back to the previous champion and record why."""
-    from energy import registry
+    from energy.lifecycle import champion as registry
 
     n = _name(name)
     old, new = registry.rollback(n, reason, progress=_progress)

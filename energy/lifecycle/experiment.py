@@ -15,11 +15,11 @@ from typing import Any
 import pandas as pd
 
 from energy import schema
-from energy.config import ExperimentConfig
+from energy.config.experiment import ExperimentConfig
 from energy.data.dataset import Dataset, read_dataset
-from energy.models import registry
+from energy.forecast.package import write_package
+from energy.models import kinds as registry
 from energy.models.base import Forecaster
-from energy.package import write_package
 
 Progress = Callable[[str], None]
 
@@ -80,12 +80,15 @@ def train(
     """Fit the configured model and save it as a model package under ``out``.
 
     With ``evaluate`` (default) the model is fitted on the rows before the promotion protocol
-    (the last ``promotion.windows_days`` days of day-ahead origins, :mod:`energy.promotion`) and
+    (the last ``promotion.windows_days`` days of day-ahead origins,
+    :mod:`energy.lifecycle.promotion`) and
     scored on it: metrics in package.json and ``out/backtest/``; ``promotion.refit`` then refits
     on all rows. Without, it is fitted on all rows. Tracked as an MLflow ``train`` run (params,
     data, metrics, artifacts, the package as a pyfunc model) unless tracking is off.
     """
-    from energy import promotion, reporting, tracking
+    from energy import tracking
+    from energy.evaluation import reporting
+    from energy.lifecycle import promotion
 
     data = load_data(data_dir, cities)
     protocol = promotion.protocol_for(data, cfg) if evaluate else None
@@ -148,7 +151,10 @@ def backtest(
 ) -> dict[str, Any]:
     """Day-ahead rolling-origin backtest of the configured model (and the baselines) over
     ``[start, end)`` (local dates of each city); files written under ``out``."""
-    from energy import evaluation, promotion, reporting, tracking
+    from energy import tracking
+    from energy.evaluation import reporting
+    from energy.evaluation import schemes as evaluation
+    from energy.lifecycle import promotion
 
     parsed = {}
     for flag, value in (("--start", start), ("--end", end)):

@@ -6,7 +6,8 @@ the origins (:func:`score`), so no model is ever compared on hours it was traine
 hashes the data hash, cities, origin span and horizon; versions scored on the same id compare
 directly, otherwise the champion's config is refitted and scored on the challenger's protocol.
 
-:func:`is_performance_improved` is the pure gate; :mod:`energy.registry` applies it to registered
+:func:`is_performance_improved` is the pure gate; :mod:`energy.lifecycle.champion` applies it
+to registered
 versions and moves the ``champion`` alias.
 """
 
@@ -24,10 +25,10 @@ import pandas as pd
 from energy import schema, tracking
 
 if TYPE_CHECKING:
-    from energy.config import ExperimentConfig
+    from energy.config.experiment import ExperimentConfig
     from energy.data.dataset import Dataset
+    from energy.evaluation.rolling import BacktestResult
     from energy.models.base import Forecaster
-    from energy.rolling import BacktestResult
 
 Progress = Callable[[str], None]
 HIGHER_IS_BETTER = frozenset({"r2"})
@@ -60,7 +61,7 @@ class Protocol:
 
 def protocol_for(data: Dataset, cfg: ExperimentConfig) -> Protocol:
     """The last ``cfg.promotion.windows_days`` days of day-ahead origins (local midnights)."""
-    from energy.rolling import day_ahead_origins
+    from energy.evaluation.rolling import day_ahead_origins
 
     end = data.load[schema.TIME].max() + pd.Timedelta(hours=1)
     lo = end - pd.Timedelta(days=cfg.promotion.windows_days)
@@ -82,7 +83,7 @@ def protocol_for(data: Dataset, cfg: ExperimentConfig) -> Protocol:
 
 def before(data: Dataset, protocol: Protocol) -> Dataset:
     """The rows a candidate may be fitted on: everything before the protocol's first origin."""
-    from energy.rolling import subset
+    from energy.evaluation.rolling import subset
 
     return subset(data, (data.load[schema.TIME] < pd.Timestamp(protocol.start)).to_numpy())
 
@@ -98,7 +99,7 @@ def score(
 ) -> BacktestResult:
     """Backtest ``model`` on the protocol's origins; an unfitted model is fitted first on the rows
     before them (the last ``ensemble.val_days`` days as validation)."""
-    from energy import evaluation
+    from energy.evaluation import schemes as evaluation
 
     return evaluation.backtest(
         model,

@@ -1,4 +1,4 @@
-"""Rolling-origin mechanics shared by every validation scheme in :mod:`energy.evaluation`.
+"""Rolling-origin mechanics shared by every validation scheme in :mod:`energy.evaluation.schemes`.
 
 * :func:`day_ahead_origins`: one origin per city and day at a local hour (midnight by default).
 * :func:`forecast_origins`: forecasts from every origin in one call (fast: trusts the model
@@ -23,7 +23,7 @@ import pandas as pd
 
 from energy import schema
 from energy.data.dataset import Dataset
-from energy.metrics import metrics_table, naive_scales
+from energy.evaluation.metrics import metrics_table, naive_scales
 from energy.models.base import Forecaster
 
 HOUR = pd.Timedelta(hours=1)
@@ -276,7 +276,7 @@ class RunOptions:
 def fresh_model(model: ModelLike) -> Forecaster:
     """A new, unfitted forecaster from a kind, a factory, or the config of another forecaster."""
     if isinstance(model, str):
-        from energy.models.registry import create
+        from energy.models.kinds import create
 
         return create(model)
     if isinstance(model, Forecaster):

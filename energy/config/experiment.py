@@ -1,6 +1,6 @@
 """Experiment configuration: one YAML file → one validated object (pydantic, unknown keys fail).
 
-A profile (``jobs/configs/cpu.yaml``, ``seed.yaml``, ``seed_init.yaml``) looks like::
+A profile (``energy/config/profiles/cpu.yaml``, ``seed.yaml``, ``seed_init.yaml``) looks like::
 
     horizon: 24
     scope: global            # global: one model over all cities; per_city: one set per city
@@ -28,7 +28,7 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 from energy.features.config import FeatureConfig
 from energy.models.base import MAX_HORIZON
 
-CONFIG_DIR = Path(__file__).resolve().parents[1] / "jobs" / "configs"
+CONFIG_DIR = Path(__file__).resolve().parent / "profiles"
 
 
 class EnsembleSettings(BaseModel):
@@ -42,7 +42,7 @@ class EnsembleSettings(BaseModel):
 
 
 class PromotionSettings(BaseModel):
-    """Registry and promotion gate (energy.promotion): how a challenger must beat the champion.
+    """Promotion gate (energy.lifecycle.promotion): how a challenger must beat the champion.
 
     The protocol is the last ``windows_days`` days of day-ahead origins of the data set: the
     model is fitted on the data before them and scored on them, the champion on the same ones.
@@ -73,7 +73,7 @@ class ExperimentConfig(BaseModel):
 
     @model_validator(mode="after")
     def _check(self) -> Self:
-        from energy.models.registry import kinds, model_class
+        from energy.models.kinds import kinds, model_class
 
         if self.features.horizon < self.horizon:
             raise ValueError(
@@ -98,7 +98,7 @@ class ExperimentConfig(BaseModel):
 
     def _member_config(self, kind: str, cfg: dict[str, Any]) -> dict[str, Any]:
         """A member's config with the shared features/seed filled in where the kind takes them."""
-        from energy.models.registry import model_class
+        from energy.models.kinds import model_class
 
         fields = model_class(kind).Config.model_fields
         out = dict(cfg)
@@ -129,7 +129,7 @@ class ExperimentConfig(BaseModel):
 def load_config(
     path: str | os.PathLike[str], overrides: dict[str, Any] | None = None
 ) -> ExperimentConfig:
-    """Read a YAML profile (a path, or a name under jobs/configs like ``cpu``)."""
+    """Read a YAML profile (a path, or a name under energy/config/profiles like ``cpu``)."""
     p = Path(path)
     if not p.suffix and not p.exists():
         p = CONFIG_DIR / f"{p.name}.yaml"

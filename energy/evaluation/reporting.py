@@ -25,7 +25,7 @@ import numpy as np
 import pandas as pd
 
 from energy import schema
-from energy.rolling import BacktestResult
+from energy.evaluation.rolling import BacktestResult
 
 OVERALL_COLUMNS = ("mape", "mape_pooled", "mae", "rmse", "r2", "mase", "mase24", "n")
 _HEADERS = {

@@ -26,7 +26,7 @@ app.add_typer(data_app, name="data")
 
 
 def _add_registry() -> None:
-    from energy.cli_registry import registry_app
+    from energy.cli.registry import registry_app
 
     app.add_typer(registry_app, name="registry")
 
@@ -187,7 +187,9 @@ def _cities_option(value: str | None) -> list[str] | None:
 
 ConfigOpt = Annotated[
     str,
-    typer.Option("--config", help="YAML profile: a path, or a name in jobs/configs (cpu, seed)"),
+    typer.Option(
+        "--config", help="YAML profile: a path, or a name in energy/config/profiles (cpu, seed)"
+    ),
 ]
 CitiesOpt = Annotated[
     str | None, typer.Option("--cities", help="Comma-separated city ids (default: all)")
@@ -266,8 +268,8 @@ def train_cmd(
     ] = True,
 ) -> None:
     """Train the configured model on a data set, save it, register it and run the gate."""
-    from energy import experiment
-    from energy.config import load_config
+    from energy.config.experiment import load_config
+    from energy.lifecycle import experiment
 
     if not track:
         os.environ["ENERGY_TRACKING"] = "0"
@@ -286,7 +288,9 @@ def train_cmd(
 
 def _register_and_gate(cfg: Any, summary: dict[str, Any], data: Path, out: Path) -> None:
     """The end of `energy train`: new registry version (challenger) → promotion gate."""
-    from energy import experiment, registry, tracking
+    from energy import tracking
+    from energy.lifecycle import champion as registry
+    from energy.lifecycle import experiment
 
     if not tracking.enabled():
         _progress("tracking is off: not registering (use --no-register to say so)")
@@ -311,8 +315,8 @@ def backtest_cmd(
     baselines: Annotated[bool, typer.Option(help="Also backtest the baselines")] = True,
 ) -> None:
     """Day-ahead rolling-origin backtest: predictions, metrics and plots under --out."""
-    from energy import experiment
-    from energy.config import load_config
+    from energy.config.experiment import load_config
+    from energy.lifecycle import experiment
 
     cfg = load_config(config)
     res = experiment.backtest(
@@ -324,8 +328,8 @@ def backtest_cmd(
 
 def _add_commands() -> None:
     """Commands kept in their own modules (they import this one for the shared options)."""
-    from energy.cli_serve import serve_cmd
-    from energy.cli_tune import tune_cmd
+    from energy.cli.serve import serve_cmd
+    from energy.cli.tune import tune_cmd
 
     app.command("tune")(tune_cmd)
     app.command("serve")(serve_cmd)

@@ -1,0 +1,1 @@
+"""Typed experiment configuration: one pydantic model parsed once from a YAML profile."""

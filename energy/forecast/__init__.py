@@ -1,0 +1,1 @@
+"""The one forecast path: a typed query answered from a trained model package."""

@@ -1,0 +1,1 @@
+"""The training pipeline and the model lifecycle: train, backtest, register, gate, promote."""
