@@ -201,6 +201,21 @@ def to_utc(series: pd.Series, column: str, assume_tz: str | None = None) -> pd.S
     return s.dt.tz_convert("UTC").astype("datetime64[us, UTC]")
 
 
+def utc_time(value: object, name: str) -> pd.Timestamp:
+    """One instant (ISO 8601 text, datetime or Timestamp) → tz-aware UTC; naive means UTC.
+
+    The one parser of a single time given by a caller (a forecast start, an origin, a split
+    boundary). Raises :class:`SchemaError` naming ``name`` when ``value`` is not a time.
+    """
+    try:
+        t = pd.Timestamp(value)
+    except (TypeError, ValueError):
+        t = pd.NaT
+    if pd.isna(t):
+        raise SchemaError(f"{name}: cannot read {value!r} as an ISO 8601 time")
+    return t.tz_localize("UTC") if t.tzinfo is None else t.tz_convert("UTC")
+
+
 _OFFSET = r"(?:Z|UTC|GMT|[+-]\d{2}(?::?\d{2})?)$"
 
 

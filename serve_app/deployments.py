@@ -31,6 +31,12 @@ from fastapi.responses import JSONResponse
 from ray import serve
 from ray.serve import metrics
 
+from energy.forecast.errors import (
+    ForecastError,
+    ForecastInputError,
+    ModelUnavailableError,
+    UnknownCityError,
+)
 from serve_app.loader import ModelHolder, ModelSource
 from serve_app.schemas import (
     BatchForecastRequest,
@@ -42,7 +48,7 @@ from serve_app.schemas import (
     Health,
     ModelInfo,
 )
-from serve_app.service import ForecastService, RequestError
+from serve_app.service import ForecastService
 
 log = logging.getLogger("energy.serve")
 DEFAULT_SETTINGS: dict[str, Any] = {
@@ -63,10 +69,6 @@ api = FastAPI(
     description="Hourly load forecasts (MW) for every city of the served model. Times are ISO "
     "8601 with an offset; responses are in UTC.",
 )
-
-
-class NotReady(Exception):
-    """No model is loaded (yet): the API answers 503."""
 
 
 def _error(status: int, message: str, field: str | None = None, value: Any = None) -> JSONResponse:
@@ -90,14 +92,21 @@ async def _invalid(_: Request, exc: RequestValidationError) -> JSONResponse:
     return _error(422, msg + shown + more, field, value if not isinstance(value, bytes) else None)
 
 
-@api.exception_handler(RequestError)
-async def _request_error(_: Request, exc: RequestError) -> JSONResponse:
-    return _error(exc.status, exc.message, exc.field, exc.value)
+def http_status(exc: ForecastError) -> int:
+    """The one mapping of forecast errors to HTTP: unknown city 404, a value the model cannot
+    answer 422, no model to answer with 503."""
+    if isinstance(exc, UnknownCityError):
+        return 404
+    if isinstance(exc, ModelUnavailableError):
+        return 503
+    if isinstance(exc, ForecastInputError):
+        return 422
+    return 500  # a new ForecastError subclass nobody mapped: a bug, say so
 
 
-@api.exception_handler(NotReady)
-async def _not_ready(_: Request, exc: NotReady) -> JSONResponse:
-    return _error(503, str(exc))
+@api.exception_handler(ForecastError)
+async def _forecast_error(_: Request, exc: ForecastError) -> JSONResponse:
+    return _error(http_status(exc), str(exc), exc.field, exc.value)
 
 
 class _Metrics:
@@ -182,7 +191,9 @@ class ForecastDeployment:
         svc = self.holder.service
         if svc is None:
             why = self.holder.error or "loading"
-            raise NotReady(f"no model loaded from {self.holder.source.describe()} ({why})")
+            raise ModelUnavailableError(
+                f"no model loaded from {self.holder.source.describe()} ({why})"
+            )
         return svc
 
     # ---- routes -------------------------------------------------------------------------------
@@ -196,17 +207,17 @@ class ForecastDeployment:
             hit = svc.cached(req)
             out = hit if hit is not None else await self._batched(req)
             self._m.cache.inc(tags={"result": "hit" if hit is not None else "miss"})
-            if isinstance(out, RequestError):
+            if isinstance(out, ForecastError):
                 raise out
             return out
-        except (RequestError, NotReady) as e:
-            status = e.status if isinstance(e, RequestError) else 503
+        except ForecastError as e:
+            status = http_status(e)
             raise
         finally:
             self._m.observe("forecast", status, t0)
 
     @serve.batch(max_batch_size=16, batch_wait_timeout_s=0.02)
-    async def _batched(self, reqs: list[ForecastRequest]) -> list[ForecastResponse | RequestError]:
+    async def _batched(self, reqs: list[ForecastRequest]) -> list[ForecastResponse | ForecastError]:
         svc = self._service()
         self._m.batch.observe(len(reqs))
         return await asyncio.to_thread(svc.forecast_many, reqs)
@@ -219,8 +230,8 @@ class ForecastDeployment:
         try:
             svc = self._service()
             return await asyncio.to_thread(svc.forecast_batch, body.requests)
-        except (RequestError, NotReady) as e:
-            status = e.status if isinstance(e, RequestError) else 503
+        except ForecastError as e:
+            status = http_status(e)
             raise
         finally:
             self._m.observe("batch", status, t0)

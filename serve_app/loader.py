@@ -20,7 +20,8 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from energy.forecast.package import PACKAGE_FILE, read_package
+from energy.forecast.package import PACKAGE_FILE
+from energy.forecast.package_io import read_package
 from serve_app.schemas import ModelInfo, ModelRef
 from serve_app.service import ForecastService
 
@@ -96,7 +97,7 @@ class ModelSource:
             alias=self.alias if src == "registry" else None, kind=str(meta.get("kind", "?")),
             config_name=meta.get("config_name"), trained_at=meta.get("trained_at"),
             train_end=_str(meta.get("train_end")), history_end=_str(meta.get("history_end")),
-            data_hash=meta.get("data_hash"), horizon=meta.get("horizon"),
+            data_hash=meta.get("data_hash"), horizon=pkg.max_horizon,
             members=list(meta.get("members") or pkg.members),
             metrics={**(meta.get("metrics") or {}), **extra.get("metrics", {})},
             loaded_at=datetime.now(UTC).isoformat(timespec="seconds"), path=str(path),

@@ -12,7 +12,8 @@ from typing import Literal
 
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
 
-MAX_HORIZON = 168
+from energy.models.base import MAX_HORIZON
+
 MAX_BATCH = 1000
 WeatherSource = Literal["supplied", "climatology", "none"]
 
@@ -54,7 +55,13 @@ class ForecastRequest(_Strict):
         description="first forecast hour, ISO 8601 with offset; default: the hour after the "
         "city's last known load",
     )
-    horizon_hours: int = Field(default=24, ge=1, le=MAX_HORIZON, strict=True)
+    horizon_hours: int = Field(
+        default=24,
+        ge=1,
+        le=MAX_HORIZON,
+        strict=True,
+        description="hours to forecast; at most the served model's horizon (GET /v1/model)",
+    )
     weather: list[WeatherPoint] | None = Field(
         default=None,
         max_length=MAX_HORIZON,
@@ -132,7 +139,9 @@ class ModelInfo(BaseModel):
     train_end: str | None = None
     history_end: str | None = None
     data_hash: str | None = None
-    horizon: int | None = None
+    horizon: int | None = Field(
+        default=None, description="the longest horizon this model answers, hours"
+    )
     members: list[str] = []
     metrics: dict[str, object] = {}
     loaded_at: str

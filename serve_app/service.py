@@ -1,9 +1,12 @@
-"""Forecast requests → :meth:`ModelPackage.forecast` → responses, in plain Python (no Ray).
+"""Forecast requests → :func:`energy.forecast.forecast` → responses, in plain Python (no Ray).
 
-The Serve deployment is a thin shell around :class:`ForecastService`; tests call it directly.
+The Serve deployment is a thin shell around :class:`ForecastService`; tests call it directly. A
+request becomes a :class:`~energy.forecast.ForecastQuery` here (the edge), and every refusal is a
+typed :class:`~energy.forecast.ForecastError` carrying the field and the value, mapped to HTTP in
+one place (``serve_app/deployments.py``).
 
 Requests that share ``start``, ``horizon_hours`` and ``members`` are answered by one vectorised
-package call (the batch endpoint and ``@serve.batch`` both rely on it). A forecast without
+query (the batch endpoint and ``@serve.batch`` both rely on it). A forecast without
 caller-supplied weather or history depends only on (model version, city, start, horizon), so it is
 memoised in a small LRU per loaded model (:class:`ForecastCache`); a new model brings a new, empty
 cache.
@@ -19,7 +22,14 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from energy.forecast.package import HOUR, ModelPackage, UnknownCityError
+from energy.forecast import (
+    ForecastError,
+    ForecastInputError,
+    ForecastQuery,
+    ModelPackage,
+    forecast,
+    parse_start,
+)
 from serve_app.schemas import (
     BatchForecastResponse,
     CitiesResponse,
@@ -31,21 +41,7 @@ from serve_app.schemas import (
     ModelRef,
 )
 
-_FIELDS = ("city_id", "start", "horizon_hours", "weather", "history", "members")
-
-
-class RequestError(Exception):
-    """A request the model cannot answer: ``status`` 404 (unknown city) or 422 (bad value)."""
-
-    def __init__(self, status: int, message: str, field: str | None = None, value: Any = None):
-        super().__init__(message)
-        self.status, self.message, self.field, self.value = status, message, field, value
-
-    def prefixed(self, prefix: str) -> RequestError:
-        """The same error located inside a batch (``requests[3].start: ...``)."""
-        field = f"{prefix}.{self.field}" if self.field else prefix
-        msg = f"{prefix}.{self.message}" if self.field else f"{prefix}: {self.message}"
-        return RequestError(self.status, msg, field, self.value)
+HOUR = pd.Timedelta(hours=1)
 
 
 class ForecastCache:
@@ -92,49 +88,45 @@ class ForecastService:
         self.ref = ModelRef(name=info.name, version=info.version)
         self.cache = ForecastCache(cache_size)
         self.owned_dir: str | None = None  # a registry download this service may delete
-        self._next = {c: package.last_load_time(c) + HOUR for c in package.cities}
 
     # ---- public -------------------------------------------------------------------------------
     def forecast(self, req: ForecastRequest) -> ForecastResponse:
-        """One forecast; raises :class:`RequestError`."""
+        """One forecast; raises :class:`~energy.forecast.ForecastError`."""
         out = self.forecast_many([req])[0]
-        if isinstance(out, RequestError):
+        if isinstance(out, ForecastError):
             raise out
         return out
 
     def cached(self, req: ForecastRequest) -> ForecastResponse | None:
         """The memoised answer to ``req`` if there is one (never computes)."""
-        if req.weather or req.history:
-            return None
         try:
-            start = self._start(req)
-        except RequestError:
+            key = self._key(req, self._start(req))
+        except ForecastError:
             return None
-        key = self._key(req, start)
         return self.cache.get(key) if key is not None else None
 
     def forecast_batch(self, reqs: Sequence[ForecastRequest]) -> BatchForecastResponse:
         """All forecasts of a batch request, or the first error located as ``requests[i]...``."""
         results = self.forecast_many(reqs)
         for i, r in enumerate(results):
-            if isinstance(r, RequestError):
-                raise r.prefixed(f"requests[{i}]")
+            if isinstance(r, ForecastError):
+                raise r.located(f"requests[{i}]")
         return BatchForecastResponse(model=self.ref, forecasts=results)  # type: ignore[arg-type]
 
     def forecast_many(
         self, reqs: Sequence[ForecastRequest]
-    ) -> list[ForecastResponse | RequestError]:
+    ) -> list[ForecastResponse | ForecastError]:
         """Independent requests → a response or an error each (one bad request fails only
-        itself). Requests with the same start, horizon and members share one package call, and
+        itself). Requests with the same start, horizon and members share one query, and
         identical requests (without weather or history) are computed once."""
-        results: list[ForecastResponse | RequestError | None] = [None] * len(reqs)
+        results: list[ForecastResponse | ForecastError | None] = [None] * len(reqs)
         groups: dict[tuple[Any, ...], list[tuple[list[int], set[str]]]] = {}
         first: dict[tuple[Any, ...], int] = {}  # identical cacheable requests are computed once
         copies: list[tuple[int, int]] = []
         for i, req in enumerate(reqs):
             try:
                 start = self._start(req)
-            except RequestError as e:
+            except ForecastError as e:
                 results[i] = e
                 continue
             key = self._key(req, start)
@@ -146,7 +138,7 @@ class ForecastService:
                     copies.append((i, first[key]))
                     continue
                 first[key] = i
-            # a city twice in one package call would mix its weather/history: new sub-group
+            # a city twice in one query would mix its weather/history: new sub-group
             subs = groups.setdefault((start, req.horizon_hours, req.members), [([], set())])
             if req.city_id in subs[-1][1]:
                 subs.append(([], set()))
@@ -169,9 +161,9 @@ class ForecastService:
                     city_id=c,
                     name=_opt(row, "name"),
                     country=_opt(row, "country"),
-                    timezone=self.package.history.timezone_of(c),
-                    last_load=self._next[c] - HOUR,
-                    next_start=self._next[c],
+                    timezone=self.package.timezones[c],
+                    last_load=self.package.last_load_time(c),
+                    next_start=self.package.next_start(c),
                 )
             )
         return CitiesResponse(model=self.ref, cities=out)
@@ -179,29 +171,21 @@ class ForecastService:
     def warm(self) -> None:
         """Answer every city's default 24 h forecast once: primes the cache and the first-call
         costs (torch, xgboost) before the replica reports ready."""
-        horizon = min(24, int(self.info.horizon or 24))
+        horizon = min(24, self.package.max_horizon)
         reqs = [ForecastRequest(city_id=c, horizon_hours=horizon) for c in self.package.cities]
         self.forecast_many(reqs)
 
     # ---- internals ----------------------------------------------------------------------------
-    def _start(self, req: ForecastRequest) -> pd.Timestamp:
-        if req.city_id not in self._next:
-            try:
-                self.package.last_load_time(req.city_id)
-            except UnknownCityError as e:
-                raise RequestError(404, str(e), "city_id", req.city_id) from None
-        if req.start is None:  # the hour after the last load, stored or sent
-            sent = [pd.Timestamp(p.timestamp).tz_convert("UTC") + HOUR for p in req.history or ()]
-            return max([self._next[req.city_id], *sent])
-        start = pd.Timestamp(req.start).tz_convert("UTC")
-        if start != start.floor("h"):
-            iso = req.start.isoformat()
-            msg = f"start: {iso} is not on the hour (hour-beginning forecasts)"
-            raise RequestError(422, msg, "start", iso)
-        return start
+    def _start(self, req: ForecastRequest) -> pd.Timestamp | None:
+        """The request's start (UTC hour); its city's default start when it sends no history;
+        None when the forecast path finds it (the hour after the history sent)."""
+        self.package.check_city(req.city_id)
+        if req.start is not None:
+            return parse_start(req.start)
+        return None if req.history else self.package.next_start(req.city_id)
 
-    def _key(self, req: ForecastRequest, start: pd.Timestamp) -> tuple[Any, ...] | None:
-        if req.weather or req.history:
+    def _key(self, req: ForecastRequest, start: pd.Timestamp | None) -> tuple[Any, ...] | None:
+        if req.weather or req.history or start is None:
             return None
         return (req.city_id, start.value, req.horizon_hours, req.members)
 
@@ -209,24 +193,27 @@ class ForecastService:
         self,
         reqs: Sequence[ForecastRequest],
         idx: list[int],
-        start: pd.Timestamp,
+        start: pd.Timestamp | None,
         horizon: int,
         members: bool,
         results: list[Any],
     ) -> None:
         cities = [reqs[i].city_id for i in idx]
         try:
-            frame = self.package.forecast(
-                cities, start=start, horizon=horizon, members=members,
+            query = ForecastQuery(
+                tuple(cities), start=start, horizon_hours=horizon, members=members,
                 weather=_frame([reqs[i] for i in idx], "weather"),
                 history=_frame([reqs[i] for i in idx], "history"),
             )  # fmt: skip
-        except (ValueError, KeyError) as e:
+            frame = forecast(self.package, query)
+        except (ForecastError, ValueError) as e:
             if len(idx) > 1:  # find the culprit: each request on its own
                 for i in idx:
                     self._run_group(reqs, [i], start, horizon, members, results)
                 return
-            results[idx[0]] = _as_request_error(e, reqs[idx[0]])
+            # a model's own refusal (not a typed one) is still the request's fault: 422
+            err = e if isinstance(e, ForecastError) else ForecastInputError(None, None, str(e))
+            results[idx[0]] = err
             return
         ts = pd.DatetimeIndex(frame["timestamp"]).to_pydatetime()
         yhat = frame["yhat"].to_numpy(np.float64)
@@ -264,22 +251,6 @@ def _frame(reqs: list[ForecastRequest], what: str) -> pd.DataFrame | None:
     if not rows:
         return None
     return pd.DataFrame(rows)
-
-
-def _as_request_error(e: Exception, req: ForecastRequest) -> RequestError:
-    """A package error ("field: message") → 404/422 naming the field and the value sent."""
-    msg = " ".join(str(e).split())
-    if isinstance(e, UnknownCityError):
-        return RequestError(404, msg, "city_id", req.city_id)
-    field = msg.split(":", 1)[0] if ":" in msg else None
-    if field not in _FIELDS:
-        return RequestError(422, msg, None, None)
-    value: Any = getattr(req, field)
-    if field == "start" and value is not None:
-        value = value.isoformat()
-    elif field in ("weather", "history"):
-        value = None  # the message names the hour and value at fault
-    return RequestError(422, msg, field, value)
 
 
 def _opt(row: pd.Series | None, col: str) -> str | None:

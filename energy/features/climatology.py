@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import os
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Self
 
@@ -72,6 +73,39 @@ class Climatology:
                 table = np.nanmean(np.stack([t[c] for t in self.tables_.values()]), axis=0)
             out[c] = table[doy, hour]
         return pd.DataFrame(out, index=hours)
+
+    def fill(self, frame: pd.DataFrame, timezones: Mapping[str, str]) -> pd.DataFrame:
+        """``frame`` with each missing (NaN) weather value taken from climatology.
+
+        The one place where climatology stands in for weather: the hours to forecast without a
+        supplied forecast, the weather columns a caller left out, and hours a caller added to the
+        history without weather.
+
+        Args:
+            frame: canonical load rows (``city_id``, ``timestamp`` UTC, weather columns).
+            timezones: city id → IANA zone of every city with a missing value (local day of year
+                and hour index the climatology).
+
+        Returns:
+            A copy of ``frame``; values that were present are kept, columns the climatology
+            does not know stay NaN.
+        """
+        cols = [c for c in schema.WEATHER_COLUMNS if c in frame.columns]
+        out = frame.copy()
+        if not cols:
+            return out
+        missing = out[cols].isna().any(axis=1).to_numpy()
+        if not missing.any():
+            return out
+        city = out[schema.CITY].to_numpy()
+        for c in pd.unique(city[missing]):
+            rows = missing & (city == c)
+            clim = self.lookup(str(c), pd.DatetimeIndex(out.loc[rows, schema.TIME]), timezones[c])
+            for col in cols:
+                have = out.loc[rows, col].to_numpy(dtype=np.float64, na_value=np.nan)
+                fallback = clim[col].to_numpy() if col in clim else np.full(len(have), np.nan)
+                out.loc[rows, col] = np.where(np.isnan(have), fallback, have)
+        return out
 
     def save(self, path: str | os.PathLike[str]) -> None:
         payload = {

@@ -161,8 +161,7 @@ class Forecaster(ABC):
         horizon = check_horizon(horizon)
         load = history.load
         if origin is not None:
-            o = pd.Timestamp(origin)
-            o = o.tz_localize("UTC") if o.tzinfo is None else o.tz_convert("UTC")
+            o = schema.utc_time(origin, "origin")
             origins = pd.DataFrame({schema.CITY: sorted(load[schema.CITY].unique()), "origin": o})
         else:
             last = load[load[schema.LOAD].notna()].groupby(schema.CITY)[schema.TIME].max()
@@ -225,6 +224,23 @@ class Forecaster(ABC):
         model._load_state(p)
         return model
 
+    @property
+    def max_horizon(self) -> int:
+        """The longest horizon in hours this forecaster can answer (1..:data:`MAX_HORIZON`).
+
+        A model whose load features were fit for a horizon ``H`` (``config.features.horizon``:
+        its lags are ``>= H``) cannot look further without reading load after the origin; a
+        model built of others (ensemble members, per-city models) answers what all of its parts
+        answer. Other models reach :data:`MAX_HORIZON`.
+        """
+        features = getattr(self.config, "features", None)
+        own = int(getattr(features, "horizon", MAX_HORIZON))
+        return min([own, MAX_HORIZON, *(p.max_horizon for p in self._parts())])
+
+    def _parts(self) -> list[Forecaster]:
+        """Forecasters this one is built of (members, per-city models); none by default."""
+        return []
+
     # ---- helpers ----------------------------------------------------------------------------
     def _check_fitted(self) -> None:
         if not hasattr(self, "train_cities_"):
@@ -256,9 +272,10 @@ class Forecaster(ABC):
                 if given is not None and given[weather].notna().all().all():
                     fut[weather] = given[weather].to_numpy()
                     src = "supplied"
-                else:
+                else:  # all of the horizon's weather from climatology, never a mix
+                    fut[weather] = np.nan
                     tz = cities.set_index("city_id").loc[city, "timezone"]
-                    fut[weather] = self.climatology_.lookup(city, hours, tz)[weather].to_numpy()
+                    fut = self.climatology_.fill(fut, {city: tz})
                     src = "climatology"
             if schema.HOLIDAY in load.columns:
                 fut[schema.HOLIDAY] = pd.array([pd.NA] * horizon, dtype="boolean")
@@ -268,10 +285,12 @@ class Forecaster(ABC):
         return frame, pd.Series(sources, index=origins.index)
 
 
-def check_horizon(horizon: int) -> int:
-    if not isinstance(horizon, (int, np.integer)) or not 1 <= int(horizon) <= MAX_HORIZON:
+def check_horizon(horizon: int, maximum: int = MAX_HORIZON) -> int:
+    """``horizon`` as an int if it is a whole number of hours in ``1..maximum``, else ValueError."""
+    ok = isinstance(horizon, (int, np.integer)) and not isinstance(horizon, bool)
+    if not ok or not 1 <= int(horizon) <= maximum:
         raise ValueError(
-            f"horizon: must be an integer number of hours in 1..{MAX_HORIZON}, got {horizon!r}"
+            f"horizon: must be an integer number of hours in 1..{maximum}, got {horizon!r}"
         )
     return int(horizon)
 

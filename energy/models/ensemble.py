@@ -120,9 +120,10 @@ class EnsembleForecaster(Forecaster):
     def _predict_frame(
         self, frame: pd.DataFrame, cities: pd.DataFrame, origins: pd.DataFrame, horizon: int
     ) -> np.ndarray:
-        preds = np.stack(list(self.member_predictions(frame, cities, origins, horizon).values()))
-        w = self.step_weights(horizon)  # (horizon, members)
-        return np.einsum("mnh,hm->nh", preds, w)
+        return self.combine(self.member_predictions(frame, cities, origins, horizon))
+
+    def _parts(self) -> list[Forecaster]:
+        return list(self._members().values())
 
     def _save_state(self, path: Path) -> None:
         for name, member in self.members_.items():
@@ -159,6 +160,11 @@ class EnsembleForecaster(Forecaster):
                 raise RuntimeError(f"ensemble member {name!r}: forecast shape {y.shape}")
             out[name] = y
         return out
+
+    def combine(self, member_preds: dict[str, np.ndarray]) -> np.ndarray:
+        """The ensemble's forecasts ``(n, horizon)`` in MW from :meth:`member_predictions`."""
+        preds = np.stack(list(member_preds.values()))  # (members, n, horizon)
+        return np.einsum("mnh,hm->nh", preds, self.step_weights(preds.shape[2]))
 
     def step_weights(self, horizon: int) -> np.ndarray:
         """Weights ``(horizon, members)``; steps past the learnt ones reuse the last row."""

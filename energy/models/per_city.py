@@ -94,6 +94,9 @@ class PerCityForecaster(Forecaster):
         dirs = json.loads((path / INDEX_FILE).read_text())["cities"]
         self.models_ = {city: Forecaster.load(path / CITIES_DIR / d) for city, d in dirs.items()}
 
+    def _parts(self) -> list[Forecaster]:
+        return list(getattr(self, "models_", {}).values()) or [self.config.model.build()]
+
     def _inner(self) -> Forecaster:
         """A fitted city model when there is one (capabilities may depend on fitted state)."""
         if getattr(self, "models_", None):

@@ -4,10 +4,10 @@ Imports mlflow at module level (the class must subclass ``mlflow.pyfunc.PythonMo
 :mod:`energy.tracking.models` imports it, when logging a model. Nothing is pickled:
 the registered model holds the package directory as plain files (``artifacts/package/``) and a
 three-line "models from code" file (:data:`MODEL_CODE`) that builds :class:`ForecastModel`, which
-reads the package with :func:`energy.package.read_package` when loaded. Loading needs the
+reads the package with :func:`energy.forecast.read_package` when loaded. Loading needs the
 ``energy`` package installed, not the repository's config files.
 
-Input (a DataFrame), either of:
+Input (a DataFrame, read by :func:`energy.forecast.queries_from_table`), either of:
 
 * one row per request: ``city_id``; ``start`` (ISO 8601 text, UTC when naive; empty or missing =
   the hour after the city's last stored load); ``horizon_hours`` (1..168, default 24);
@@ -37,57 +37,22 @@ mlflow.models.set_model(ForecastModel())
 
 
 class ForecastModel(PythonModel):
-    """Forecasts from the package stored under the model's ``package`` artifact."""
+    """Forecasts from the package stored under the model's ``package`` artifact: a thin adapter
+    from the input table to :func:`energy.forecast.forecast`."""
 
     def load_context(self, context: Any) -> None:
-        from energy.forecast.package import read_package
+        from energy.forecast import read_package
 
         self.package = read_package(context.artifacts["package"])
 
     def predict(
         self, context: Any, model_input: pd.DataFrame, params: dict[str, Any] | None = None
     ) -> pd.DataFrame:
-        df = pd.DataFrame(model_input)
-        if schema.CITY not in df.columns:
-            raise ValueError("city_id: missing column (one row per city to forecast)")
-        members = bool((params or {}).get("members", False))
-        if schema.TIME in df.columns and df[schema.TIME].notna().any():
-            return self._hourly(df, members)
-        df = df.assign(
-            start=df["start"].replace("", None) if "start" in df else None,
-            horizon_hours=df["horizon_hours"].fillna(24) if "horizon_hours" in df else 24,
-        )
-        parts = []
-        for (start, horizon), g in df.groupby(["start", "horizon_hours"], dropna=False, sort=False):
-            parts.append(
-                self.package.forecast(
-                    [str(c) for c in g[schema.CITY]],
-                    start=None if pd.isna(start) else str(start),
-                    horizon=int(horizon),
-                    members=members,
-                )
-            )
-        return pd.concat(parts, ignore_index=True)
+        from energy.forecast import forecast, queries_from_table
 
-    def _hourly(self, df: pd.DataFrame, members: bool) -> pd.DataFrame:
-        """Hourly rows with a weather forecast: start and horizon per city from its rows."""
-        df = df.assign(**{schema.TIME: pd.to_datetime(df[schema.TIME], utc=True)})
-        weather = [c for c in schema.WEATHER_COLUMNS if c in df.columns]
-        spans = df.groupby(schema.CITY, sort=False)[schema.TIME].agg(["min", "size"])
-        parts = []
-        for (start, n), g in spans.groupby(["min", "size"], sort=False):
-            cities = [str(c) for c in g.index]
-            w = df[df[schema.CITY].isin(cities)][[schema.CITY, schema.TIME, *weather]]
-            parts.append(
-                self.package.forecast(
-                    cities,
-                    start=start,
-                    horizon=int(n),
-                    weather=w if weather else None,
-                    members=members,
-                )
-            )
-        return pd.concat(parts, ignore_index=True)
+        members = bool((params or {}).get("members", False))
+        queries = queries_from_table(pd.DataFrame(model_input), members=members)
+        return pd.concat([forecast(self.package, q) for q in queries], ignore_index=True)
 
 
 def signature(meta: dict[str, Any]) -> Any:

@@ -1,4 +1,7 @@
-"""energy.forecast.package: a trained ensemble plus its history, forecasting like the in-memory model."""
+"""energy.forecast: a package (a trained ensemble plus its history) answers queries like the model.
+
+Also the typed query, the typed errors and the longest horizon a package can answer.
+"""
 
 from __future__ import annotations
 

@@ -1,0 +1,128 @@
+"""Model package artifacts: write, verify and read the directory a trained model ships in.
+
+No Ray and no MLflow here: a package is a plain directory::
+
+    DIR/model/            the forecaster (Forecaster.save layout; members under model/members/)
+    DIR/history.parquet   the last ``history_hours`` of canonical load rows per city (UTC, MW)
+    DIR/cities.parquet    cities table (time zones, static features)
+    DIR/events.parquet    special events, when the data set has any
+    DIR/package.json      kind, config, trained-at, train end, history end, data hash, cities,
+                          max_horizon_hours, members, metrics, package versions
+
+``package.json`` is written last, so a reader that finds it finds a complete package.
+``max_horizon_hours`` is the one record of the longest horizon the package answers, derived from
+its trained models (:attr:`energy.models.base.Forecaster.max_horizon`).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+from energy import schema
+from energy.data.dataset import Dataset
+from energy.forecast.errors import ModelUnavailableError
+from energy.forecast.package import HOUR, MODEL_DIR, PACKAGE_FILE, ModelPackage
+from energy.models.base import MODEL_FILE, Forecaster, package_versions
+
+HISTORY_FILE = "history.parquet"
+CITIES_FILE = "cities.parquet"
+EVENTS_FILE = "events.parquet"
+REQUIRED_FILES = (PACKAGE_FILE, HISTORY_FILE, CITIES_FILE, f"{MODEL_DIR}/{MODEL_FILE}")
+
+
+def write_package(
+    model: Forecaster,
+    data: Dataset,
+    out: str | os.PathLike[str],
+    *,
+    meta: dict[str, Any] | None = None,
+    history_hours: int | None = None,
+) -> Path:
+    """Save ``model`` and the recent history of ``data`` as a package under ``out``.
+
+    Args:
+        model: a fitted forecaster.
+        data: the data it was trained on (or later); its last ``history_hours`` per city are kept.
+        out: the package directory (created).
+        meta: extra package.json entries (config name, metrics, protocol, ...).
+        history_hours: hours of load to keep per city; default and minimum: what the model needs
+            plus a week.
+
+    Returns:
+        The package directory.
+    """
+    p = Path(out)
+    model.save(p / MODEL_DIR)
+    need = model.capabilities.min_history_hours + 168
+    hours = max(int(history_hours or 0), need)
+    load = data.load
+    end = load.groupby(schema.CITY)[schema.TIME].transform("max")
+    recent = load[load[schema.TIME] > end - hours * HOUR].reset_index(drop=True)
+    recent.to_parquet(p / HISTORY_FILE, index=False)
+    data.cities.to_parquet(p / CITIES_FILE, index=False)
+    if len(data.events):
+        data.events.to_parquet(p / EVENTS_FILE, index=False)
+    info = {
+        "kind": model.kind,
+        "trained_at": datetime.now(UTC).isoformat(timespec="seconds"),
+        "train_end": getattr(model, "train_end_", None),
+        "history_end": str(load[schema.TIME].max()),
+        "history_hours": hours,
+        "data_hash": data.manifest.get("content_hash"),
+        "cities": sorted(load[schema.CITY].unique().tolist()),
+        "max_horizon_hours": model.max_horizon,
+        "members": list(getattr(model, "members_", {})),
+        "metrics": {},
+        "versions": package_versions(),
+        **(meta or {}),
+    }
+    (p / PACKAGE_FILE).write_text(json.dumps(info, indent=2, default=str) + "\n")
+    return p
+
+
+def verify_package(path: str | os.PathLike[str]) -> dict[str, Any]:
+    """Check that ``path`` holds a complete package without loading the model.
+
+    Returns:
+        The package.json contents.
+
+    Raises:
+        ModelUnavailableError: a file is missing, or package.json is not a JSON object.
+    """
+    p = Path(path)
+    missing = [f for f in REQUIRED_FILES if not (p / f).is_file()]
+    if missing:
+        raise ModelUnavailableError(f"model package: {str(p)!r} has no {missing[0]}", str(p))
+    try:
+        meta = json.loads((p / PACKAGE_FILE).read_text())
+    except json.JSONDecodeError as e:
+        raise ModelUnavailableError(
+            f"model package: {PACKAGE_FILE} of {str(p)!r} is not JSON ({e})", str(p)
+        ) from None
+    if not isinstance(meta, dict):
+        raise ModelUnavailableError(
+            f"model package: {PACKAGE_FILE} of {str(p)!r} is not a JSON object", str(p)
+        )
+    return meta
+
+
+def read_package(path: str | os.PathLike[str]) -> ModelPackage:
+    """Load a package written by :func:`write_package` (verified first).
+
+    Packages written before ``max_horizon_hours`` was recorded get it from their model.
+    """
+    p = Path(path)
+    meta = verify_package(p)
+    model = Forecaster.load(p / MODEL_DIR)
+    load = schema.validate_load(pd.read_parquet(p / HISTORY_FILE), allow_missing_load=True)
+    history = Dataset(load=load, cities=pd.read_parquet(p / CITIES_FILE))
+    if (p / EVENTS_FILE).is_file():
+        history.events = pd.read_parquet(p / EVENTS_FILE)
+    meta.setdefault("max_horizon_hours", model.max_horizon)
+    return ModelPackage(model, history, meta, path=p)
