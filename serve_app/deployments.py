@@ -31,12 +31,7 @@ from fastapi.responses import JSONResponse
 from ray import serve
 from ray.serve import metrics
 
-from energy.forecast.errors import (
-    ForecastError,
-    ForecastInputError,
-    ModelUnavailableError,
-    UnknownCityError,
-)
+from energy.forecast.errors import ForecastError, ModelUnavailableError
 from serve_app.loader import ModelHolder, ModelSource
 from serve_app.schemas import (
     BatchForecastRequest,
@@ -48,7 +43,7 @@ from serve_app.schemas import (
     Health,
     ModelInfo,
 )
-from serve_app.service import ForecastService
+from serve_app.service import ForecastService, http_status
 
 log = logging.getLogger("energy.serve")
 DEFAULT_SETTINGS: dict[str, Any] = {
@@ -90,18 +85,6 @@ async def _invalid(_: Request, exc: RequestValidationError) -> JSONResponse:
     msg = f"{field or 'body'}: {str(first.get('msg', 'invalid')).removeprefix('Value error, ')}"
     more = f" (+{len(errs) - 1} more)" if len(errs) > 1 else ""
     return _error(422, msg + shown + more, field, value if not isinstance(value, bytes) else None)
-
-
-def http_status(exc: ForecastError) -> int:
-    """The one mapping of forecast errors to HTTP: unknown city 404, a value the model cannot
-    answer 422, no model to answer with 503."""
-    if isinstance(exc, UnknownCityError):
-        return 404
-    if isinstance(exc, ModelUnavailableError):
-        return 503
-    if isinstance(exc, ForecastInputError):
-        return 422
-    return 500  # a new ForecastError subclass nobody mapped: a bug, say so
 
 
 @api.exception_handler(ForecastError)

@@ -2,8 +2,8 @@
 
 The Serve deployment is a thin shell around :class:`ForecastService`; tests call it directly. A
 request becomes a :class:`~energy.forecast.ForecastQuery` here (the edge), and every refusal is a
-typed :class:`~energy.forecast.ForecastError` carrying the field and the value, mapped to HTTP in
-one place (``serve_app/deployments.py``).
+typed :class:`~energy.forecast.ForecastError` carrying the field and the value; :func:`http_status`
+is the one place that maps them to 404/422/503.
 
 Requests that share ``start``, ``horizon_hours`` and ``members`` are answered by one vectorised
 query (the batch endpoint and ``@serve.batch`` both rely on it). A forecast without
@@ -27,6 +27,8 @@ from energy.forecast import (
     ForecastInputError,
     ForecastQuery,
     ModelPackage,
+    ModelUnavailableError,
+    UnknownCityError,
     forecast,
     parse_start,
 )
@@ -42,6 +44,18 @@ from serve_app.schemas import (
 )
 
 HOUR = pd.Timedelta(hours=1)
+
+
+def http_status(exc: ForecastError) -> int:
+    """The one mapping of forecast errors to HTTP (used by ``deployments.py``): unknown city
+    404, a value the model cannot answer 422, no model to answer with 503."""
+    if isinstance(exc, UnknownCityError):
+        return 404
+    if isinstance(exc, ModelUnavailableError):
+        return 503
+    if isinstance(exc, ForecastInputError):
+        return 422
+    return 500  # a ForecastError subclass nobody mapped is a bug: say so
 
 
 class ForecastCache:
