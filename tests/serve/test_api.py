@@ -80,6 +80,8 @@ def test_batch_forecast(api: str, tiny_package: Path) -> None:
         ({"city_id": "atlantis"}, 404, "city_id", "atlantis"),
         ({"city_id": "syn-000", "horizon_hours": 0}, 422, "horizon_hours", 0),
         ({"city_id": "syn-000", "horizon_hours": 169}, 422, "horizon_hours", 169),
+        # past the 24 h the members were trained for: named, not a null field
+        ({"city_id": "syn-000", "horizon_hours": 48}, 422, "horizon_hours", 48),
         ({"city_id": "syn-000", "horizon_hours": "lots"}, 422, "horizon_hours", "lots"),
         ({"city_id": "syn-000", "start": "2020-02-01T00:00:00"}, 422, "start", None),
         ({"city_id": "syn-000", "start": "last tuesday"}, 422, "start", "last tuesday"),
@@ -140,6 +142,7 @@ def test_cities_model_health_and_openapi(api: str, tiny_package: Path) -> None:
     model = requests.get(api + "/v1/model", timeout=30).json()
     assert model["kind"] == "ensemble" and model["data_hash"] == "syn7"
     assert model["members"] == ["xgboost", "lstm", "transformer"] and model["trained_at"]
+    assert model["horizon"] == 24  # the longest horizon its members were trained for
     assert requests.get(api + "/healthz", timeout=30).json()["status"] == "ok"
     assert requests.get(api + "/readyz", timeout=30).status_code == 200
     schema = requests.get(api + "/openapi.json", timeout=30).json()
