@@ -2,7 +2,8 @@
 :class:`~energy.forecast.package.ModelPackage`.
 
 :func:`forecast` is what every caller uses: the Serve replica (``serve_app.service``), the MLflow
-pyfunc (``energy.tracking.pyfunc_model``), :meth:`ModelPackage.forecast` and batch jobs. Its
+pyfunc (``energy.tracking.pyfunc_model``, through :func:`forecast_table`, which a CLI command or
+batch job over a request file calls too) and :meth:`ModelPackage.forecast`. Its
 steps: check the query against the package (known cities, the package's longest horizon, enough
 history, usable weather) → merge the caller's history into the stored one → origins → the
 forecast frame (history plus the horizon's weather: supplied or climatology) → :func:`predict`.
@@ -22,7 +23,7 @@ import pandas as pd
 
 from energy import schema
 from energy.forecast.errors import ForecastInputError
-from energy.forecast.query import ForecastQuery
+from energy.forecast.query import ForecastQuery, queries_from_table
 from energy.models.base import Forecaster, long_predictions
 from energy.models.ensemble import EnsembleForecaster
 
@@ -64,6 +65,19 @@ def forecast(package: ModelPackage, query: ForecastQuery) -> pd.DataFrame:
     frame, source = model._forecast_frame(load, table, origins, horizon, exog)
     out = predict(model, frame, table, origins, horizon, members=query.members, source=source)
     return out.drop(columns=["origin"])
+
+
+def forecast_table(
+    package: ModelPackage, table: pd.DataFrame, *, members: bool = False
+) -> pd.DataFrame:
+    """Forecasts for a request table (see :func:`~energy.forecast.query.queries_from_table`):
+    the MLflow pyfunc's ``predict``, and what a CLI command or batch job over a file calls.
+
+    Returns:
+        The :func:`forecast` tables of the table's queries, one after another.
+    """
+    queries = queries_from_table(table, members=members)
+    return pd.concat([forecast(package, q) for q in queries], ignore_index=True)
 
 
 def predict(

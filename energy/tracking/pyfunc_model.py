@@ -48,11 +48,10 @@ class ForecastModel(PythonModel):
     def predict(
         self, context: Any, model_input: pd.DataFrame, params: dict[str, Any] | None = None
     ) -> pd.DataFrame:
-        from energy.forecast import forecast, queries_from_table
+        from energy.forecast import forecast_table
 
         members = bool((params or {}).get("members", False))
-        queries = queries_from_table(pd.DataFrame(model_input), members=members)
-        return pd.concat([forecast(self.package, q) for q in queries], ignore_index=True)
+        return forecast_table(self.package, pd.DataFrame(model_input), members=members)
 
 
 def signature(meta: dict[str, Any]) -> Any:
