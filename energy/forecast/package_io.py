@@ -115,7 +115,11 @@ def verify_package(path: str | os.PathLike[str]) -> dict[str, Any]:
 def read_package(path: str | os.PathLike[str]) -> ModelPackage:
     """Load a package written by :func:`write_package` (verified first).
 
-    Packages written before ``max_horizon_hours`` was recorded get it from their model.
+    Packages written before ``max_horizon_hours`` was recorded get it from their model; a package
+    that records more than its model answers is refused.
+
+    Raises:
+        ModelUnavailableError: an incomplete or inconsistent package.
     """
     p = Path(path)
     meta = verify_package(p)
@@ -124,5 +128,11 @@ def read_package(path: str | os.PathLike[str]) -> ModelPackage:
     history = Dataset(load=load, cities=pd.read_parquet(p / CITIES_FILE))
     if (p / EVENTS_FILE).is_file():
         history.events = pd.read_parquet(p / EVENTS_FILE)
-    meta.setdefault("max_horizon_hours", model.max_horizon)
+    stored = int(meta.setdefault("max_horizon_hours", model.max_horizon))
+    if stored > model.max_horizon:  # a promise the models cannot keep: refuse the package
+        raise ModelUnavailableError(
+            f"model package: {str(p)!r} claims max_horizon_hours {stored} but its model answers "
+            f"at most {model.max_horizon} h",
+            str(p),
+        )
     return ModelPackage(model, history, meta, path=p)

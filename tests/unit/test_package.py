@@ -6,6 +6,7 @@ Also the typed query, the typed errors and the longest horizon a package can ans
 from __future__ import annotations
 
 import json
+import shutil
 from pathlib import Path
 
 import numpy as np
@@ -241,6 +242,17 @@ def test_the_serve_adapter_maps_a_long_horizon_to_422(xgb_package: Path) -> None
     assert http_status(ModelUnavailableError("no model loaded")) == 503
     ok = svc.forecast(ForecastRequest(city_id="syn-001", horizon_hours=12))
     assert len(ok.points) == 12 and ok.start == pkg.next_start("syn-001")
+
+
+def test_a_package_cannot_claim_more_than_its_models(xgb_package: Path, tmp_path: Path) -> None:
+    copy = shutil.copytree(xgb_package, tmp_path / "pkg")
+    meta = json.loads((copy / "package.json").read_text())
+    (copy / "package.json").write_text(json.dumps({**meta, "max_horizon_hours": 48}))
+    with pytest.raises(ModelUnavailableError, match="claims max_horizon_hours 48"):
+        read_package(copy)
+    del meta["max_horizon_hours"]  # written before it was recorded: derived from the model
+    (copy / "package.json").write_text(json.dumps(meta))
+    assert read_package(copy).max_horizon == 12
 
 
 def test_verify_names_the_missing_file(package: tuple, tmp_path: Path) -> None:
