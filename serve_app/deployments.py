@@ -11,6 +11,10 @@ Requests: ``POST /v1/forecast`` answers cached forecasts at once; the rest go th
 ``@serve.batch`` so that concurrent single-city requests share one vectorised model call. Compute
 runs in a worker thread, so ``/healthz`` and metrics stay responsive under load.
 
+Errors: the forecast path raises typed :class:`energy.forecast.ForecastError` s (field + value);
+one handler here answers them with the status :func:`serve_app.service.http_status` gives
+(404 / 422 / 503). Pydantic's own request errors are 422 naming the field, as before.
+
 Hot reload: a daemon thread polls the source (registry alias or package directory) every
 ``poll_s`` seconds; ``reconfigure`` (the deployment's ``user_config``) changes the settings or the
 source without restarting replicas. See :class:`serve_app.loader.ModelHolder` for the swap.
