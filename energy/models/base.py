@@ -257,6 +257,11 @@ class Forecaster(ABC):
         """History (< origin) plus the horizon rows with weather from the caller or climatology."""
         parts, sources = [], []
         weather = [c for c in schema.WEATHER_COLUMNS if c in load.columns]
+        ex = None  # the caller's weather, validated once for all cities
+        if future_exog is not None and self.capabilities.uses_future_weather and weather:
+            ex = schema.validate_load(
+                future_exog.assign(**{schema.LOAD: np.nan}), allow_missing_load=True
+            )
         for city, o in origins.itertuples(index=False):
             hist = load[(load[schema.CITY] == city) & (load[schema.TIME] < o)]
             hours = pd.date_range(o, periods=horizon, freq="h")
@@ -264,10 +269,7 @@ class Forecaster(ABC):
             src = "none"
             if self.capabilities.uses_future_weather and weather:
                 given = None
-                if future_exog is not None:
-                    ex = schema.validate_load(
-                        future_exog.assign(**{schema.LOAD: np.nan}), allow_missing_load=True
-                    )
+                if ex is not None:
                     given = ex[ex[schema.CITY] == city].set_index(schema.TIME).reindex(hours)
                 if given is not None and given[weather].notna().all().all():
                     fut[weather] = given[weather].to_numpy()
