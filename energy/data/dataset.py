@@ -8,6 +8,9 @@ Layout::
     DIR/manifest.json     source, import command, row counts, content hash, quality summary
     DIR/quality.json      the full cleaning report (every changed, masked or dropped row, and why)
 
+A data set directory holds these files and nothing else: that is how ``energy data import``
+recognises a folder it may replace (see :func:`foreign_content`).
+
 The content hash is computed from the table *values* (not the Parquet bytes), so it does not change
 with the pyarrow version that wrote the files.
 """
@@ -17,8 +20,8 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-import shutil
 import sys
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -28,6 +31,8 @@ import numpy as np
 import pandas as pd
 
 from energy import schema
+from energy.data import output
+from energy.data.output import write_dir
 
 LOAD_FILE = "load.parquet"
 CITIES_FILE = "cities.parquet"
@@ -35,6 +40,7 @@ EVENTS_FILE = "events.parquet"
 MANIFEST_FILE = "manifest.json"
 QUALITY_FILE = "quality.json"
 MANIFEST_VERSION = 1
+DATASET_FILES = frozenset({LOAD_FILE, CITIES_FILE, EVENTS_FILE, MANIFEST_FILE, QUALITY_FILE})
 
 
 class DatasetError(ValueError):
@@ -156,25 +162,73 @@ def build_manifest(
     }
 
 
-def write_dataset(ds: Dataset, out: str | os.PathLike[str]) -> Path:
-    """Write the tables, manifest and quality report; replaces an existing data set atomically."""
-    out = Path(out)
-    tmp = out.with_name(out.name + ".tmp")
-    if tmp.exists():
-        shutil.rmtree(tmp)
-    tmp.mkdir(parents=True)
-    ds.load.to_parquet(tmp / LOAD_FILE, index=False, compression="zstd")
-    ds.cities.to_parquet(tmp / CITIES_FILE, index=False)
-    if len(ds.events):
-        ds.events.to_parquet(tmp / EVENTS_FILE, index=False)
-    (tmp / MANIFEST_FILE).write_text(
-        json.dumps(ds.manifest, indent=2, default=_json_default) + "\n"
+def foreign_content(path: Path) -> str | None:
+    """``None`` when ``path`` is a data set directory that this project wrote (its manifest and
+    only the data set's own files), else why not, e.g. "it holds 'notes.txt'"."""
+    names = sorted(p.name for p in path.iterdir())
+    other = [n for n in names if n not in DATASET_FILES or not (path / n).is_file()]
+    if other:
+        more = f" and {len(other) - 1} more" if len(other) > 1 else ""
+        return f"it holds {other[0]!r}{more}"
+    if MANIFEST_FILE not in names:
+        return f"it has no {MANIFEST_FILE}"
+    try:
+        manifest = json.loads((path / MANIFEST_FILE).read_text())
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError):
+        manifest = None
+    if not isinstance(manifest, dict) or not {"manifest_version", "content_hash"} <= set(manifest):
+        return f"its {MANIFEST_FILE} is not a data set manifest"
+    return None
+
+
+def write_dataset(
+    ds: Dataset,
+    out: str | os.PathLike[str],
+    *,
+    overwrite: bool = False,
+    inputs: Iterable[str | os.PathLike[str]] = (),
+) -> Path:
+    """Write the tables, manifest and quality report to the folder ``out``, atomically.
+
+    The files are written to a new folder next to ``out`` and renamed into place (see
+    :mod:`energy.data.output`): an existing ``out`` is replaced only if it is empty or a data set
+    written by this project, or with ``overwrite``; never if it is a file or holds an input.
+
+    Args:
+        overwrite: also replace a folder this project did not write.
+        inputs: files and folders the data set was made from; ``out`` may not contain them.
+
+    Raises:
+        OutputError: ``out`` may not be written (the message names ``--out`` and the path).
+    """
+
+    def fill(tmp: Path) -> None:
+        ds.load.to_parquet(tmp / LOAD_FILE, index=False, compression="zstd")
+        ds.cities.to_parquet(tmp / CITIES_FILE, index=False)
+        if len(ds.events):
+            ds.events.to_parquet(tmp / EVENTS_FILE, index=False)
+        for name, doc in ((MANIFEST_FILE, ds.manifest), (QUALITY_FILE, ds.quality)):
+            (tmp / name).write_text(json.dumps(doc, indent=2, default=_json_default) + "\n")
+
+    return write_dir(
+        Path(out),
+        fill,
+        inputs=[Path(p) for p in inputs],
+        overwrite=overwrite,
+        ours=foreign_content,
     )
-    (tmp / QUALITY_FILE).write_text(json.dumps(ds.quality, indent=2, default=_json_default) + "\n")
-    if out.exists():
-        shutil.rmtree(out)
-    tmp.rename(out)
-    return out
+
+
+def check_out(
+    out: str | os.PathLike[str],
+    *,
+    overwrite: bool = False,
+    inputs: Iterable[str | os.PathLike[str]] = (),
+) -> None:
+    """Fail early (before a long import) when :func:`write_dataset` would refuse ``out``."""
+    output.check_out(
+        Path(out), inputs=[Path(p) for p in inputs], overwrite=overwrite, ours=foreign_content
+    )
 
 
 def read_dataset(path: str | os.PathLike[str], *, verify: bool = False) -> Dataset:
