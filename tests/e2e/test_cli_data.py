@@ -216,3 +216,32 @@ def test_unknown_importer_option(tmp_path, shared_data):
     assert_user_error(
         proc, r"--option: isone has no option 'include_totl' \(accepted: include_total\)"
     )
+
+
+def test_out_never_destroys_the_input_or_a_foreign_folder(tmp_path):
+    """Issue 18, item 1: `--out SRC_FOLDER` used to delete the source files."""
+    src = tmp_path / "src"
+    src.mkdir()
+    (src / "load.csv").write_text(
+        "city_id,timestamp,load_mw\n"
+        + "".join(f"a,2021-01-01T{h:02d}:00Z,{100 + h}\n" for h in range(24))
+    )
+    (src / "cities.yaml").write_text("cities:\n- city_id: a\n  country: US\n  timezone: UTC\n")
+    before = {p.name: p.read_bytes() for p in src.iterdir()}
+    args = ("data", "import", "canonical", src / "load.csv", "--cities", src / "cities.yaml")
+    for flags in ((), ("--overwrite",)):
+        assert_user_error(energy(*args, "--out", src, *flags), r"--out: .*contains the input")
+        assert {p.name: p.read_bytes() for p in src.iterdir()} == before
+
+    assert_user_error(energy(*args, "--out", src / "load.csv"), r"--out: .*load\.csv' is a file")
+    assert {p.name: p.read_bytes() for p in src.iterdir()} == before
+
+    mine = tmp_path / "mine"
+    mine.mkdir()
+    (mine / "notes.txt").write_text("keep")
+    synth = ("data", "synth", "--cities", "1", "--days", "2", "--out", mine)
+    assert_user_error(energy(*synth), r"--out: .*not written by energy.*--overwrite")
+    assert (mine / "notes.txt").read_text() == "keep"
+    assert energy(*synth, "--overwrite").returncode == 0
+    assert energy(*args, "--out", mine).returncode == 0  # a data set energy wrote: replaced
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["mine", "src"]

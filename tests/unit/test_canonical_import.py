@@ -86,6 +86,42 @@ def _expect(tmp_path: Path, message: str, load_csv: str = GOOD, **kw: object) ->
 
 
 @pytest.mark.unit
+@pytest.mark.parametrize(
+    "cities_yaml",
+    [
+        "cities:\n- city_id: a\n  country: US\n  timezone: America/New_York\n  climate: humid\n",
+        "cities:\n  a:\n    country: US\n    timezone: America/New_York\n    climate: humid\n",
+    ],
+)
+def test_cities_yaml_under_a_top_level_cities_key(tmp_path: Path, cities_yaml: str) -> None:
+    """Issue 18, item 2: ``cities:`` at the top failed with "city 'cities': expected a mapping"."""
+    load, cities = _canonical_files(tmp_path, GOOD, cities_yaml)
+    (tmp_path / "events.yaml").write_text(
+        "events:\n- {city_id: a, start: 2021-03-14T05:00Z, end: 2021-03-14T06:00Z, name: m, "
+        "kind: sport}\n"
+    )
+    raw = canonical.read(load, cities, events=tmp_path / "events.yaml")
+    assert raw.cities["city_id"].tolist() == ["a"]
+    assert raw.cities["timezone"].tolist() == ["America/New_York"]
+    assert json.loads(raw.cities["attrs"].iloc[0]) == {"climate": "humid"}
+    assert raw.events["name"].tolist() == ["m"]
+
+
+@pytest.mark.unit
+def test_cities_key_next_to_other_keys_and_a_city_called_cities(tmp_path: Path) -> None:
+    load, cities = _canonical_files(
+        tmp_path, GOOD, "version: 1\ncities:\n- {city_id: a, country: US, timezone: UTC}\n"
+    )
+    with pytest.raises(SourceError, match=r"unexpected top-level key 'version' next to 'cities'"):
+        canonical.read(load, cities)
+    # a city whose id happens to be "cities" (a mapping of attributes) still reads as before
+    load, cities = _canonical_files(
+        tmp_path, GOOD.replace("\na,", "\ncities,"), "cities:\n  country: US\n  timezone: UTC\n"
+    )
+    assert canonical.read(load, cities).cities["city_id"].tolist() == ["cities"]
+
+
+@pytest.mark.unit
 def test_canonical_file_errors(tmp_path: Path) -> None:
     _expect(tmp_path, "{dir}/nope.csv: file not found", src=tmp_path / "nope.csv")
     (tmp_path / "empty.csv").write_text("")

@@ -7,12 +7,14 @@
   ``load_mw`` is in ``load_unit`` (mw, kw, w, gw) and temperatures in ``temp_unit`` (c, f); both
   are normalised to MW and °C. Other columns are not imported (listed in ``dropped`` as columns);
   so are ``load_raw_mw``/``quality``, which cleaning recomputes.
-* **Cities** (``cities``): YAML (a list of mappings, or a mapping ``city_id → attributes``), CSV or
-  Parquet with at least ``city_id, country, timezone``. Keys that are not canonical columns go into
-  the city's ``attrs`` JSON object.
-* **Events** (``events``): CSV, Parquet or YAML (a list of mappings) with ``city_id`` (or ``*``),
-  ``start``, ``end`` (exclusive), ``name``, ``kind`` and optional ``direction``; naive times use
-  ``assume_tz``. A header-only events file means "no events".
+* **Cities** (``cities``): YAML (a list of mappings, or a mapping ``city_id → attributes``, at the
+  top level or under a top-level ``cities:`` key), CSV or Parquet with at least ``city_id,
+  country, timezone``. Keys that are not canonical columns go into the city's ``attrs`` JSON
+  object.
+* **Events** (``events``): CSV, Parquet or YAML (a list of mappings, optionally under
+  ``events:``) with ``city_id`` (or ``*``), ``start``, ``end`` (exclusive), ``name``, ``kind`` and
+  optional ``direction``; naive times use ``assume_tz``. A header-only events file means "no
+  events".
 
 Every problem raises :class:`SourceError` with one line naming the file, the column and the value.
 """
@@ -166,7 +168,7 @@ def _read_csv(path: Path) -> pd.DataFrame:
 
 
 def _yaml_table(path: Path, table: str) -> pd.DataFrame:
-    doc = yaml.safe_load(path.read_text())
+    doc = _unwrap(yaml.safe_load(path.read_text()), table, path)
     if isinstance(doc, list) and all(isinstance(r, dict) for r in doc):
         return pd.DataFrame(doc)
     if table == "cities" and isinstance(doc, dict):
@@ -180,6 +182,25 @@ def _yaml_table(path: Path, table: str) -> pd.DataFrame:
         " or a mapping city_id → attributes" if table == "cities" else ""
     )
     raise SourceError(f"{path}: expected {expected}, got {type(doc).__name__}")
+
+
+def _unwrap(doc: object, table: str, path: Path) -> object:
+    """The rows under a top-level key named after the table (``cities:`` / ``events:``), a
+    natural way to write the file; a document without that key is returned as it is."""
+    if not isinstance(doc, dict) or table not in doc:
+        return doc
+    rows = doc[table]
+    listed = isinstance(rows, list)
+    by_id = isinstance(rows, dict) and all(v is None or isinstance(v, dict) for v in rows.values())
+    if not (listed or by_id):  # e.g. a city whose id is "cities": a mapping of attributes
+        return doc
+    if len(doc) > 1:
+        other = next(k for k in doc if k != table)
+        raise SourceError(
+            f"{path}: unexpected top-level key {other!r} next to {table!r} "
+            f"(put the {table} under {table!r} only)"
+        )
+    return rows
 
 
 def _require(df: pd.DataFrame, columns: tuple[str, ...], path: Path) -> None:
