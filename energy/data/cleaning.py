@@ -16,6 +16,7 @@ identical series are only reported; they do not change the data.
 
 from __future__ import annotations
 
+from datetime import date
 from typing import Any, Literal
 
 import numpy as np
@@ -23,6 +24,7 @@ import pandas as pd
 import pydantic
 
 from energy import schema
+from energy.data import plausibility
 from energy.data.anomalies import flatline_mask, identical_series, level_shifts, outlier_scores
 from energy.data.quality import build_report, format_report
 
@@ -37,6 +39,7 @@ QUALITY_CODES: tuple[str, ...] = (
     "zero",  # load exactly 0; masked or flagged (zero_policy)
     "flatline",  # part of a run of identical values; masked
     "outlier",  # robust z of the seasonal residual beyond the threshold; per outlier_policy
+    "implausible",  # outside the city's plausible load range (energy.data.plausibility); masked
 )
 _CODE = {name or "ok": i for i, name in enumerate(QUALITY_CODES)}
 
@@ -66,6 +69,33 @@ class CleaningConfig(pydantic.BaseModel, extra="forbid"):
     """Window (centred, days) of the rolling median and MAD of the residual."""
     min_month_hours: int = pydantic.Field(default=14 * 24, ge=1)
     """Months with fewer valid hours are ignored by level-shift detection."""
+    # ---- plausibility (energy.data.plausibility): a bounded import ----
+    earliest: date = date(1950, 1, 1)
+    """Timestamps before this day (UTC) fail the import: a typo, not data."""
+    latest: date = date(2100, 1, 1)
+    """Timestamps on or after this day (UTC) fail the import."""
+    max_gap_hours: int = pydantic.Field(default=366 * 24, ge=0)
+    """A city whose rows are further apart than this fails the import (the gap would be filled
+    with absent hours: a year-2300 typo once meant 2.45 M rows)."""
+    max_load_mw: float = pydantic.Field(default=5e6, gt=0)
+    """No city's load is above this (MW; more than the whole world's mean demand)."""
+    max_load_ratio: float = pydantic.Field(default=10.0, gt=1)
+    """A load above this many times the city's median load is implausible (masked)."""
+    load_bounds_mw: dict[str, tuple[float, float]] = {}
+    """Per-city plausible range ``city_id: [low, high]`` in MW; replaces the two rules above."""
+    max_implausible_share: float = pydantic.Field(default=0.5, ge=0, le=1)
+    """A city with more implausible loads than this share of its loads fails the import."""
+
+    @pydantic.model_validator(mode="after")
+    def _ordered(self) -> CleaningConfig:
+        if self.latest <= self.earliest:
+            raise ValueError(f"latest ({self.latest}) must be after earliest ({self.earliest})")
+        for city, (low, high) in self.load_bounds_mw.items():
+            if not 0 <= low < high:
+                raise ValueError(
+                    f"load_bounds_mw.{city}: need 0 <= low < high, not [{low}, {high}]"
+                )
+        return self
 
 
 def clean(
@@ -86,11 +116,14 @@ def clean(
 
     Raises:
         SchemaError: missing columns, naive or off-the-hour timestamps, duplicate
-            (city_id, timestamp), a city without a time zone, or a negative load when
-            ``negative_policy="error"``.
+            (city_id, timestamp), a city without a time zone, a negative load when
+            ``negative_policy="error"``, or an implausible import (a timestamp outside
+            ``earliest``/``latest``, a gap over ``max_gap_hours``, a city with more implausible
+            loads than ``max_implausible_share``; see :mod:`energy.data.plausibility`).
     """
     cfg = config or CleaningConfig()
     df = _checked_input(load, cities)
+    plausibility.check_span(df, cfg)  # before the grid: a typo must not become millions of rows
     tz_of = dict(zip(cities["city_id"].astype(str), cities["timezone"], strict=False))
     out, inserted, bounds = _regular_grid(df)
     n = len(out)
@@ -114,13 +147,19 @@ def clean(
                 same_day = hol.iloc[sl].groupby(local.dt.floor("D").to_numpy()).transform("first")
                 hol.iloc[sl] = hol.iloc[sl].where(~inserted[sl], same_day.to_numpy())
             holiday = hol.iloc[sl].fillna(False).to_numpy(dtype=bool)
-        value[sl], code[sl], counts = _clean_city(src[sl], inserted[sl], local, holiday, cfg, city)
+        bad, plausible = plausibility.implausible_loads(
+            src[sl], out[schema.TIME].iloc[sl], city, cfg
+        )
+        value[sl], code[sl], counts = _clean_city(
+            src[sl], inserted[sl], bad, local, holiday, cfg, city
+        )
         stats[city] = {
             "rows_in": int((~inserted[sl]).sum()),
             "rows_out": b - a,
             "start": out[schema.TIME].iloc[a].isoformat(),
             "end": out[schema.TIME].iloc[b - 1].isoformat(),
             **counts,
+            **plausible,
             "weather": {c: _fill_weather(wx[c][sl], inserted[sl], cfg) for c in weather},
         }
     quality = np.asarray(QUALITY_CODES, dtype=object)[code]
@@ -243,6 +282,7 @@ def _categories(quality: np.ndarray) -> list[str]:
 def _clean_city(
     raw: np.ndarray,
     inserted: np.ndarray,
+    implausible: np.ndarray,
     local: pd.Series,
     holiday: np.ndarray,
     cfg: CleaningConfig,
@@ -253,6 +293,7 @@ def _clean_city(
     Args:
         raw: load as given (MW), NaN where absent or missing.  # (n_hours,)
         inserted: True where the hour was absent from the source.  # (n_hours,)
+        implausible: True where the load is physically implausible (masked).  # (n_hours,)
         local: local wall-clock time of each hour (naive, the city's time zone).  # (n_hours,)
         holiday: True on supplied holidays (``is_holiday``).  # (n_hours,)
 
@@ -274,6 +315,7 @@ def _clean_city(
     for mask, name, masked in (
         (neg, "negative", True),
         (zero, "zero", cfg.zero_policy == "mask"),
+        (implausible, "implausible", True),
         (flat, "flatline", True),
     ):
         mask = mask & (code == 0)

@@ -5,12 +5,15 @@ Report layout (all plain ``dict``/``list``/``str``/``int``/``float``)::
     {"config": {...},                 # the CleaningConfig used
      "summary": {"cities", "rows_in", "rows_out", "inserted", "interpolated", "masked",
                  "flagged", "by_reason": {quality: rows}, "dst_gaps", "outliers",
-                 "level_shifts", "identical_series", "weather": {column: {...}}},
+                 "implausible", "level_shifts", "identical_series",
+                 "weather": {column: {...}}},
      "cities": {city_id: {"rows_in", "rows_out", "start", "end",
                           "gaps": {"count", "hours", "longest_hours", "interpolated_hours",
                                    "masked_hours"},
                           "dst_gaps", "missing", "zeros", "negatives", "outliers",
                           "flatline_hours", "interpolated", "masked", "level_shifts": [...],
+                          "implausible", "load_bounds_mw": [low, high],
+                          "implausible_first": {"timestamp", "load_mw"} | None,
                           "weather": {column: {"interpolated", "missing"}}}},
      "level_shifts": [{"city_id", "at", "before_median_mw", "after_median_mw", "ratio",
                        "months"}],
@@ -71,6 +74,7 @@ def build_report(
         },
         "dst_gaps": sum(c["dst_gaps"] for c in cities.values()),
         "outliers": sum(c["outliers"] for c in cities.values()),
+        "implausible": sum(c.get("implausible", 0) for c in cities.values()),
         "level_shifts": len(shifts),
         "identical_series": len(identical),
         "weather": {
@@ -92,12 +96,23 @@ def build_report(
         f"{config['scale_days']} days; |z| > {config['outlier_threshold']} -> "
         f"{config['outlier_policy']}",
         "level shifts and identical series are reported only; the data are not changed",
+        f"implausible: loads above {config['max_load_ratio']} x the city's median or "
+        f"{config['max_load_mw']:.6g} MW (or outside load_bounds_mw) are masked; more than "
+        f"{config['max_implausible_share']:.0%} of a city fails the import",
     ]
     for city, c in cities.items():
         if c["rows_out"] and c["outliers"] > _NOTE_OUTLIER_SHARE * c["rows_out"]:
             notes.append(
                 f"{city}: {c['outliers']} outlier hours ({100 * c['outliers'] / c['rows_out']:.1f}"
                 " %): check whether this is real behaviour (e.g. industrial load) before masking"
+            )
+    for city, c in cities.items():
+        if c.get("implausible"):
+            low, high = c["load_bounds_mw"]
+            first = c["implausible_first"]
+            notes.append(
+                f"{city}: {c['implausible']} implausible loads outside [{low:.6g}, {high:.6g}] MW "
+                f"masked, first {first['load_mw']:.6g} MW at {first['timestamp']}"
             )
     for a, b in identical:
         notes.append(f"{a} and {b} have identical loads on all common hours: likely a duplicate")
@@ -121,6 +136,7 @@ _COLUMNS = (
     ("masked", lambda c: c["masked"]),
     ("missing", lambda c: c["missing"]),
     ("outliers", lambda c: c["outliers"]),
+    ("implaus", lambda c: c.get("implausible", 0)),
     ("zeros", lambda c: c["zeros"]),
     ("flat", lambda c: c["flatline_hours"]),
     ("shifts", lambda c: len(c["level_shifts"])),
@@ -150,6 +166,12 @@ def format_report(report: dict[str, Any], *, per_city: bool = True) -> str:
     )
     reasons = ", ".join(f"{k} {v}" for k, v in s["by_reason"].items() if v)
     lines.append(f"by reason: {reasons or 'none'}; {s['dst_gaps']} inserted hours on DST days")
+    if s.get("implausible"):
+        worst = max(cities, key=lambda c: cities[c].get("implausible", 0))
+        lines.append(
+            f"implausible loads: {s['implausible']} masked (most in {worst}: "
+            f"{cities[worst]['implausible']}); see the notes"
+        )
     for w, counts in s["weather"].items():
         lines.append(
             f"weather {w}: {counts['interpolated']} inserted hours interpolated, "

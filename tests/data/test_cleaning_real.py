@@ -151,3 +151,11 @@ def test_pjm_first_hour_zero_and_few_outliers(pjm) -> None:
     for city, c in rep["cities"].items():
         assert c["outliers"] / c["rows_out"] < 0.001, city
     assert rep["level_shifts"] == [] and rep["identical_series"] == []
+
+
+def test_real_loads_are_all_plausible(gefcom, pjm) -> None:
+    """The plausibility bounds (issue 18) flag nothing in real data: documented spikes stay
+    outliers, level shifts stay reported only."""
+    for _, rep in (gefcom, pjm):
+        assert rep["summary"]["implausible"] == 0
+        assert rep["summary"]["by_reason"]["implausible"] == 0

@@ -245,3 +245,35 @@ def test_out_never_destroys_the_input_or_a_foreign_folder(tmp_path):
     assert energy(*synth, "--overwrite").returncode == 0
     assert energy(*args, "--out", mine).returncode == 0  # a data set energy wrote: replaced
     assert sorted(p.name for p in tmp_path.iterdir()) == ["mine", "src"]
+
+
+def test_implausible_imports_fail_in_one_line(tmp_path):
+    """Issue 18, item 2: a year-2300 typo made a 1.1 GB data set and exit 0; 1e300 MW passed."""
+    ts = pd.date_range("2021-01-01", periods=14 * 24, freq="h", tz="UTC")
+    good = pd.DataFrame({"city_id": "a", "timestamp": ts, "load_mw": 100.0 + ts.hour})
+    (tmp_path / "cities.yaml").write_text("cities:\n  a: {country: US, timezone: UTC}\n")
+
+    def run(df: pd.DataFrame, name: str) -> tuple[subprocess.CompletedProcess[str], Path]:
+        df.to_csv(tmp_path / f"{name}.csv", index=False)
+        out = tmp_path / f"out_{name}"
+        proc = energy("data", "import", "canonical", tmp_path / f"{name}.csv",
+                      "--cities", tmp_path / "cities.yaml", "--out", out)  # fmt: skip
+        return proc, out
+
+    typo = good.astype({"timestamp": object})
+    typo.loc[100, "timestamp"] = "2300-01-05T04:00:00+00:00"
+    proc, out = run(typo, "typo")
+    assert_user_error(proc, r"city 'a', timestamp 2300-01-05 04:00:00\+00:00: .*latest=2100-01-01")
+    assert not out.exists()
+
+    mostly = good.assign(load_mw=good["load_mw"].where(good.index % 4 == 0, 1e300))
+    proc, out = run(mostly, "mostly")
+    assert_user_error(proc, r"city 'a': 252 of 336 loads .* implausible.*max_implausible_share")
+    assert not out.exists()
+
+    one = good.assign(load_mw=good["load_mw"].where(good.index != 5, 1e300))
+    proc, out = run(one, "one")
+    assert proc.returncode == 0, proc.stderr
+    assert "implausible loads: 1 masked" in proc.stdout
+    load = pd.read_parquet(out / "load.parquet")
+    assert load.loc[5, "quality"] == "implausible" and load.loc[5, "load_raw_mw"] == 1e300

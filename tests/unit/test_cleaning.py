@@ -333,3 +333,83 @@ def test_bad_input_is_a_schema_error(mutate, message: str) -> None:
 def test_city_without_a_valid_time_zone_is_a_schema_error() -> None:
     with pytest.raises(SchemaError, match="timezone"):
         clean(_load(), _cities(tz="Mars/Olympus"))
+
+
+# ---- plausibility (issue 18, item 2) -----------------------------------------------------------
+def test_a_year_2300_typo_is_one_error_not_millions_of_rows(monkeypatch) -> None:
+    """Before: one row in 2300 made cleaning fill 2.45 M absent hours (1.1 GB) and succeed."""
+    import energy.data.cleaning as cleaning
+
+    df = _load(days=7)
+    typo = START + 50 * H
+    df.loc[df["timestamp"] == typo, "timestamp"] = typo.replace(year=2300)
+
+    def no_grid(*_: object) -> None:
+        raise AssertionError("the hourly grid must not be built for an implausible span")
+
+    monkeypatch.setattr(cleaning, "_regular_grid", no_grid)
+    msg = (
+        r"city 'a', timestamp 2300-01-06 02:00:00\+00:00: is on or after latest=2100-01-01 "
+        r".*change latest in the --cleaning"
+    )
+    with pytest.raises(SchemaError, match=msg):
+        clean(df, _cities())
+    early = _set(_load(days=7), START, "timestamp", pd.Timestamp("1900-01-04", tz="UTC"))
+    with pytest.raises(SchemaError, match=r"city 'a', timestamp 1900-01-04 .*before earliest="):
+        clean(early, _cities())
+
+
+def test_gap_filling_is_bounded() -> None:
+    df = _load(("a", "b"), days=7)
+    late = df["city_id"].eq("b") & (df["timestamp"] == START + 6 * 24 * H)
+    df.loc[late, "timestamp"] = START + 400 * 24 * H  # 2022: a typo for the last day
+    msg = (
+        r"city 'b': 9,432 absent hours between timestamps 2021-01-10 23:00:00\+00:00 and "
+        r"2022-02-08 00:00:00\+00:00, more than max_gap_hours=8784"
+    )
+    with pytest.raises(SchemaError, match=msg):
+        clean(df, _cities(("a", "b")))
+    _, rep = clean(df, _cities(("a", "b")), CleaningConfig(max_gap_hours=10_000))
+    assert rep["cities"]["b"]["gaps"]["longest_hours"] == 9432
+    with pytest.raises(ValidationError, match="latest"):
+        CleaningConfig(earliest="2020-01-01", latest="2019-01-01")
+
+
+def test_implausible_loads_are_masked_and_reported() -> None:
+    """Before: a load of 1e300 MW was accepted as data."""
+    df = _set(_load(("a", "b")), START + 100 * H, "load_mw", 1e300)
+    df = _set(df, START + 200 * H, "load_mw", 50 * 120.0, city="b")  # 25 x b's median, < cap
+    out, rep = clean(df, _cities(("a", "b")))
+    assert _flagged(out, "implausible") == [START + 100 * H, START + 200 * H]
+    row = _at(out, START + 100 * H)
+    assert np.isnan(row["load_mw"]) and row["load_raw_mw"] == 1e300
+    a = rep["cities"]["a"]
+    assert a["implausible"] == 1 and a["outliers"] == 0  # masked first: z-scores stay sane
+    assert a["load_bounds_mw"][0] == 0 and 900 < a["load_bounds_mw"][1] < 1100
+    assert a["implausible_first"] == {"timestamp": (START + 100 * H).isoformat(), "load_mw": 1e300}
+    assert rep["summary"]["implausible"] == 2 and rep["summary"]["by_reason"]["implausible"] == 2
+    assert "a: 1 implausible loads outside [0, " in " ".join(rep["notes"])
+    assert "implausible loads: 2 masked" in format_report(rep)
+    # the same file with a per-city range that allows the value for b
+    _, rep = clean(df, _cities(("a", "b")), CleaningConfig(load_bounds_mw={"b": (1, 1e4)}))
+    b = rep["cities"]["b"]
+    assert b["implausible"] == 0 and b["load_bounds_mw"] == [1, 1e4]
+
+
+def test_a_mostly_wrong_city_fails_the_import() -> None:
+    df = _load(("a", "b"), days=14)
+    wrong = df["city_id"].eq("b") & (df["timestamp"] >= START + 3 * 24 * H)
+    df.loc[wrong, "load_mw"] *= 1e7  # MW read as W, say: above the 5e6 MW cap
+    msg = (
+        r"city 'b': 264 of 336 loads \(78\.6 %\) are implausible, .*above the range \[0, "
+        r".*max_implausible_share=0\.5"
+    )
+    with pytest.raises(SchemaError, match=msg):
+        clean(df, _cities(("a", "b")))
+    _, rep = clean(df, _cities(("a", "b")), CleaningConfig(max_implausible_share=0.9))
+    assert rep["cities"]["b"]["implausible"] == 264
+    low = _load(days=14)
+    with pytest.raises(SchemaError, match=r"city 'a': 336 of 336 loads .* below the range \[500"):
+        clean(low, _cities(), CleaningConfig(load_bounds_mw={"a": (500, 1000)}))
+    with pytest.raises(ValidationError, match=r"load_bounds_mw\.a: need 0 <= low < high"):
+        CleaningConfig(load_bounds_mw={"a": (10, 5)})
