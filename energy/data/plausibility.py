@@ -12,20 +12,18 @@ load of 1e300 MW went through as data. The checks here run before the hourly gri
   ``max_implausible_share`` of a city's loads are implausible the file is mostly wrong (a unit or
   a column mix-up) and the import fails.
 
-Settings live in :class:`energy.data.cleaning.CleaningConfig` (the ``--cleaning`` YAML).
+Settings live in :class:`energy.data.cleaning_config.CleaningConfig` (the ``--cleaning`` YAML).
 """
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import numpy as np
 import pandas as pd
 
 from energy import schema
-
-if TYPE_CHECKING:
-    from energy.data.cleaning import CleaningConfig
+from energy.data.cleaning_config import CleaningConfig
 
 _HINT = "in the --cleaning policy"
 
