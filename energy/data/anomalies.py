@@ -39,6 +39,13 @@ def _rolling_median(a: np.ndarray, window: int) -> np.ndarray:
     return r.to_numpy()
 
 
+def _lead(a: np.ndarray, k: int) -> np.ndarray:
+    """``a`` moved ``k`` places earlier, NaN at the end (also when ``a`` is shorter than ``k``)."""
+    out = np.full(len(a), np.nan)
+    out[: max(len(a) - k, 0)] = a[k:]
+    return out
+
+
 def outlier_scores(
     x: np.ndarray, local: pd.Series, *, profile_weeks: int = 3, scale_days: int = 56
 ) -> np.ndarray:
@@ -61,8 +68,7 @@ def outlier_scores(
     with np.errstate(divide="ignore", invalid="ignore"):
         lx = np.log(np.where(x > 0, x, np.nan))
     behind = pd.Series(lx).rolling(day, min_periods=day // 2).median().to_numpy()
-    ahead = np.r_[behind[day - 1 :], np.full(day - 1, np.nan)]
-    centred = np.r_[behind[day // 2 :], np.full(day // 2, np.nan)]
+    ahead, centred = _lead(behind, day - 1), _lead(behind, day // 2)
     dev = lx - centred
     # Local wall-clock hours never decrease along a UTC grid (a fall-back repeats an hour, a
     # spring-forward skips one), so the same local hour k weeks away is a sorted search.

@@ -413,3 +413,13 @@ def test_a_mostly_wrong_city_fails_the_import() -> None:
         clean(low, _cities(), CleaningConfig(load_bounds_mw={"a": (500, 1000)}))
     with pytest.raises(ValidationError, match=r"load_bounds_mw\.a: need 0 <= low < high"):
         CleaningConfig(load_bounds_mw={"a": (10, 5)})
+
+
+@pytest.mark.parametrize("hours", [1, 2, 12, 23])
+def test_a_city_shorter_than_a_day_is_cleaned(hours: int) -> None:
+    """Found by the importer property test: under 23 rows failed with "all input arrays must
+    have the same shape" (numpy) instead of being kept."""
+    df = _load(days=2).sort_values("timestamp").head(hours)
+    out, rep = clean(df, _cities())
+    assert len(out) == hours and rep["summary"]["rows_in"] == hours
+    np.testing.assert_array_equal(out["load_raw_mw"], df["load_mw"])
