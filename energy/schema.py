@@ -248,8 +248,15 @@ def _dst_problem(s: pd.Series, column: str, tz: str) -> str:
 
 
 # ---- validation -----------------------------------------------------------------------------
-def validate_load(df: pd.DataFrame, *, allow_missing_load: bool = True) -> pd.DataFrame:
+def validate_load(
+    df: pd.DataFrame, *, allow_missing_load: bool = True, allow_negative_load: bool = False
+) -> pd.DataFrame:
     """Check a load table and return it with canonical dtypes (a copy).
+
+    Args:
+        allow_missing_load: NaN loads are kept (a source's missing hours), else an error.
+        allow_negative_load: negative loads are kept for cleaning to mask and count (an import:
+            one bad row must not fail a whole file), else an error.
 
     Raises:
         SchemaError: naming column, row and value for the first problem found.
@@ -287,7 +294,7 @@ def validate_load(df: pd.DataFrame, *, allow_missing_load: bool = True) -> pd.Da
             f"column {LOAD!r}, {_first_bad(out, out[LOAD].isna(), LOAD)}: missing load"
         )
     neg = out[LOAD] < 0
-    if neg.any():
+    if neg.any() and not allow_negative_load:
         raise SchemaError(f"column {LOAD!r}, {_first_bad(out, neg, LOAD)}: negative load")
     for col in (LOAD, *WEATHER_COLUMNS):
         if col in out:

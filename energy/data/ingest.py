@@ -45,7 +45,7 @@ def finish(
         out: the data set directory; see :func:`energy.data.dataset.write_dataset` for when an
             existing one is replaced (``overwrite``) and why ``inputs`` are never inside it.
     """
-    load = schema.validate_load(raw.load)
+    load = schema.validate_load(raw.load, allow_negative_load=True)  # cleaning masks them
     cities = schema.validate_cities(raw.cities)
     schema.check_cities_cover(load, cities)
     events = schema.validate_events(

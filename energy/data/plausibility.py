@@ -8,9 +8,9 @@ load of 1e300 MW went through as data. The checks here run before the hourly gri
 * no gap between two rows of a city is longer than ``max_gap_hours``, else the same kind of error;
 * loads (MW) above a city's upper bound — ``max_load_ratio`` times the city's median load, never
   above ``max_load_mw`` — or outside the city's explicit ``load_bounds_mw`` are *implausible*:
-  cleaning masks them (quality ``implausible``, raw value kept) and reports them; when more than
-  ``max_implausible_share`` of a city's loads are implausible the file is mostly wrong (a unit or
-  a column mix-up) and the import fails.
+  cleaning masks them (quality ``implausible``, raw value kept) and reports them; negative loads
+  are masked as ``negative``. When more than ``max_implausible_share`` of a city's loads are
+  either, the file is mostly wrong (a unit or a column mix-up) and the import fails.
 
 Settings live in :class:`energy.data.cleaning_config.CleaningConfig` (the ``--cleaning`` YAML).
 """
@@ -81,8 +81,8 @@ def implausible_loads(
 ) -> tuple[np.ndarray, dict[str, Any]]:
     """Loads of one city outside its plausible range.
 
-    Negative loads are left to cleaning's own ``negative`` code (and ``negative_policy``); exact
-    zeros to ``zero``.
+    Negative loads keep cleaning's own ``negative`` code (and ``negative_policy``), exact zeros
+    ``zero``; negatives count towards ``max_implausible_share`` all the same.
 
     Args:
         raw: the city's loads as given (MW), NaN where absent or missing.  # (n_hours,)
@@ -98,18 +98,21 @@ def implausible_loads(
     low, high = load_bounds(raw, city, cfg)
     with np.errstate(invalid="ignore"):
         bad = (raw > high) | ((raw < low) & (raw > 0))
+        wrong = bad | (raw < 0)  # negatives keep their own code but count as implausible here
     n, given = int(bad.sum()), int((~np.isnan(raw)).sum())
     first = None
     if n:
         i = int(np.flatnonzero(bad)[0])
         first = {"timestamp": times.iloc[i].isoformat(), "load_mw": float(raw[i])}
-    if n and n > cfg.max_implausible_share * given:
-        why = "above" if raw[i] > high else "below"
+    n_wrong = int(wrong.sum())
+    if n_wrong and n_wrong > cfg.max_implausible_share * given:
+        i = int(np.flatnonzero(wrong)[0])
+        why = "negative" if raw[i] < 0 else "above" if raw[i] > high else "below"
         raise schema.SchemaError(
-            f"city {city!r}: {n:,} of {given:,} loads ({100 * n / given:.1f} %) are implausible, "
-            f"e.g. {raw[i]:.6g} MW at {times.iloc[i]}, {why} the range [{low:.6g}, {high:.6g}] MW; "
-            f"the file looks mostly wrong (wrong unit or column?) - more than "
-            f"max_implausible_share={cfg.max_implausible_share} (change it or load_bounds_mw "
-            f"{_HINT})"
+            f"city {city!r}: {n_wrong:,} of {given:,} loads ({100 * n_wrong / given:.1f} %) are "
+            f"implausible (negative or outside [{low:.6g}, {high:.6g}] MW), e.g. {raw[i]:.6g} MW "
+            f"({why}) at {times.iloc[i]}; the file looks mostly wrong (wrong unit or column?): "
+            f"more than max_implausible_share={cfg.max_implausible_share} (change it or "
+            f"load_bounds_mw {_HINT})"
         )
     return bad, {"implausible": n, "load_bounds_mw": [low, high], "implausible_first": first}

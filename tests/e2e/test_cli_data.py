@@ -272,8 +272,11 @@ def test_implausible_imports_fail_in_one_line(tmp_path):
     assert not out.exists()
 
     one = good.assign(load_mw=good["load_mw"].where(good.index != 5, 1e300))
+    one.loc[9, "load_mw"] = -40.0  # was a failed import; now one masked, reported row
     proc, out = run(one, "one")
     assert proc.returncode == 0, proc.stderr
-    assert "implausible loads: 1 masked" in proc.stdout
+    assert "implausible loads: 1 masked" in proc.stdout and "negative 1" in proc.stdout
     load = pd.read_parquet(out / "load.parquet")
     assert load.loc[5, "quality"] == "implausible" and load.loc[5, "load_raw_mw"] == 1e300
+    assert load.loc[9, "quality"] == "negative" and load.loc[9, "load_raw_mw"] == -40.0
+    assert load["load_mw"].isna().sum() == 2

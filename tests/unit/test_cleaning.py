@@ -401,15 +401,17 @@ def test_a_mostly_wrong_city_fails_the_import() -> None:
     wrong = df["city_id"].eq("b") & (df["timestamp"] >= START + 3 * 24 * H)
     df.loc[wrong, "load_mw"] *= 1e7  # MW read as W, say: above the 5e6 MW cap
     msg = (
-        r"city 'b': 264 of 336 loads \(78\.6 %\) are implausible, .*above the range \[0, "
-        r".*max_implausible_share=0\.5"
+        r"city 'b': 264 of 336 loads \(78\.6 %\) are implausible \(negative or outside \[0, "
+        r".*\(above\) at 2021-01-07 00:00:00\+00:00; .*max_implausible_share=0\.5"
     )
     with pytest.raises(SchemaError, match=msg):
         clean(df, _cities(("a", "b")))
     _, rep = clean(df, _cities(("a", "b")), CleaningConfig(max_implausible_share=0.9))
     assert rep["cities"]["b"]["implausible"] == 264
     low = _load(days=14)
-    with pytest.raises(SchemaError, match=r"city 'a': 336 of 336 loads .* below the range \[500"):
+    with pytest.raises(
+        SchemaError, match=r"city 'a': 336 of 336 loads .*\[500, 1000\] .*\(below\)"
+    ):
         clean(low, _cities(), CleaningConfig(load_bounds_mw={"a": (500, 1000)}))
     with pytest.raises(ValidationError, match=r"load_bounds_mw\.a: need 0 <= low < high"):
         CleaningConfig(load_bounds_mw={"a": (10, 5)})
@@ -423,3 +425,10 @@ def test_a_city_shorter_than_a_day_is_cleaned(hours: int) -> None:
     out, rep = clean(df, _cities())
     assert len(out) == hours and rep["summary"]["rows_in"] == hours
     np.testing.assert_array_equal(out["load_raw_mw"], df["load_mw"])
+
+
+def test_negative_loads_count_towards_a_mostly_wrong_city() -> None:
+    df = _load(days=14)
+    first = df["timestamp"] < START + 8 * 24 * H
+    with pytest.raises(SchemaError, match=r"city 'a': 192 of 336 .*MW \(negative\) at 2021-01-04 "):
+        clean(df.assign(load_mw=df["load_mw"].where(~first, -df["load_mw"])), _cities())

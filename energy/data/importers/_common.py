@@ -105,11 +105,14 @@ def validated(
 ) -> tuple[pd.DataFrame, pd.DataFrame]:
     """Apply ``schema.validate_load``/``validate_cities``/``check_cities_cover``.
 
+    Negative loads pass: cleaning masks and reports them (``negative_policy``), and fails the
+    import when a city is mostly implausible.
+
     A :class:`~energy.schema.SchemaError` becomes a :class:`SourceError` prefixed with ``where``
     (the source file), so the user sees which file held the bad value.
     """
     try:
-        load = schema.validate_load(load)
+        load = schema.validate_load(load, allow_negative_load=True)  # cleaning masks them
         cities = schema.validate_cities(cities)
         schema.check_cities_cover(load, cities)
     except schema.SchemaError as e:

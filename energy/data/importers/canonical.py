@@ -78,7 +78,7 @@ def read(
     try:
         df = schema.normalise_units(df, load_unit, temp_unit)
         df[schema.TIME] = schema.to_utc(df[schema.TIME], schema.TIME, assume_tz)
-        load = schema.validate_load(df)
+        load = schema.validate_load(df, allow_negative_load=True)  # cleaning masks them
     except schema.SchemaError as e:
         raise SourceError(f"{src}: {e}") from e
 
