@@ -20,6 +20,8 @@ _REASON_COLOURS = {
     "outlier": "tab:orange",
     "zero": "tab:purple",
     "flatline": "tab:brown",
+    "negative": "tab:pink",
+    "implausible": "black",  # drawn at the bottom: a 1e300 MW value would flatten the chart
 }
 
 
@@ -40,6 +42,8 @@ def plot_quality(ds: Dataset, out: Path, max_cities: int = 50) -> list[Path]:
         ts = g[schema.TIME]
         fig, ax = plt.subplots(figsize=(11, 3.2))
         raw = g[schema.LOAD_RAW] if schema.LOAD_RAW in g else g[schema.LOAD]
+        if has_quality:
+            raw = raw.where(g[schema.QUALITY].astype(str) != "implausible")
         daily_raw = pd.Series(raw.to_numpy(), index=ts).resample("D").mean()
         daily = pd.Series(g[schema.LOAD].to_numpy(), index=ts).resample("D").mean()
         ax.plot(
