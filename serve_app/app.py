@@ -119,19 +119,17 @@ def serve_forever(
     With ``RAY_ADDRESS`` set the app is deployed to that cluster and the call returns (the
     cluster keeps serving); without it a local Ray instance is started and stopped here.
     """
-    import ray
     from ray import serve
 
-    address = os.environ.get("RAY_ADDRESS")
-    if address:
-        progress(f"connecting to the Ray cluster at {address}")
-        ray.init(address=address, log_to_driver=False)
+    from energy.distributed import connect, disconnect
+
+    if os.environ.get("RAY_ADDRESS"):
+        progress(f"connecting to the Ray cluster at {os.environ['RAY_ADDRESS']}")
     else:
         progress("starting a local Ray instance (set RAY_ADDRESS to deploy to a cluster)")
-        ray.init(
-            address="local", num_cpus=num_cpus, include_dashboard=False,
-            _node_ip_address="127.0.0.1", log_to_driver=False,
-        )  # fmt: skip
+    # no dashboard for a local instance: Serve does without it (about 0.85 GiB less memory)
+    info = connect(num_cpus=num_cpus, dashboard=False, loopback=True, log_to_driver=False)
+    address = None if info.address == "local" else info.address
     try:
         serve.start(http_options={"host": host, "port": port}, proxy_location="HeadOnly")
         progress(f"deploying {options.source().describe()} (loading and warming the model)")
@@ -149,11 +147,12 @@ def serve_forever(
             return
         progress("press Ctrl-C to stop")
         _block_until_signal()
-        # ray.shutdown() below stops the local instance with every Serve actor in it (a
+        # disconnect() below stops the local instance with every Serve actor in it (a
         # serve.shutdown() first waits up to 30 s for the controller on a busy machine)
         progress("stopping Serve and Ray")
     finally:
-        ray.shutdown()
+        if info.started_here:
+            disconnect()
 
 
 def wait_ready(url: str, timeout_s: float) -> bool:

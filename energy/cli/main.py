@@ -91,13 +91,13 @@ def _train_on(
             raise ValueError("--workers/--ray: only with the ray backend (--backend ray)")
         result: dict[str, Any] = run()
         return result
-    from energy.distributed import RaySettings, parse_options
+    from energy.distributed import RaySettings, parse_options, ray_session
     from energy.distributed.backend import ray_training
     from energy.distributed.fanout import FanoutError
 
     settings = RaySettings.model_validate({"num_workers": workers, **parse_options(options)})
     try:
-        with ray_training(settings, progress=_progress):
+        with ray_session(settings.address), ray_training(settings, progress=_progress):
             result = run()
     except FanoutError as e:  # keep the cities that trained; fail loudly with the others' errors
         for city, m in e.result.models.items():

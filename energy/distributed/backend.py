@@ -3,7 +3,10 @@
 ``with ray_training(settings): model.fit(train, val)`` trains any forecaster — the ensemble, a
 member, a per-city wrapper — with its usual code, except that the LSTM/Transformer loop runs in
 ``TorchTrainer`` workers, XGBoost in ``XGBoostTrainer`` workers over Ray Data shards, and per-city
-models as a fan-out of Ray tasks (see :mod:`energy.models.backend` for the three hooks).
+models as a fan-out of Ray tasks (see :mod:`energy.models.backend` for the three jobs).
+
+The backend runs on the Ray connection it finds: the entry point connects first
+(:func:`energy.distributed.cluster.connect`).
 """
 
 from __future__ import annotations
@@ -16,12 +19,13 @@ from contextlib import contextmanager
 from typing import Any
 
 from energy.data.dataset import Dataset
-from energy.distributed import fanout, torch_train, xgb_train
-from energy.distributed.cluster import ClusterInfo, ray_session
+from energy.distributed import cluster, fanout, torch_train, xgb_train
 from energy.distributed.settings import RaySettings
+from energy.models._neural import NetJob
 from energy.models.backend import TrainingBackend, use_backend
 from energy.models.base import Forecaster
 from energy.models.spec import ModelSpec
+from energy.models.xgb import BoostJob
 
 log = logging.getLogger(__name__)
 
@@ -45,15 +49,11 @@ class RayBackend(TrainingBackend):
         self._fits[kind] += 1
         return f"{self.prefix}-{kind}-{self._fits[kind]}"
 
-    def fit_net(self, model: Any, train_windows: Any, val_windows: Any) -> dict[str, Any]:
-        return torch_train.fit_net(
-            model, train_windows, val_windows, self.settings, name=self.run_name(model.kind)
-        )
+    def fit_net(self, job: NetJob) -> dict[str, Any]:
+        return torch_train.fit_net(job, self.settings, name=self.run_name(job.kind))
 
-    def fit_boosters(
-        self, model: Any, train: Dataset, val: Dataset | None
-    ) -> tuple[list[int], list[Any], list[Any]]:
-        return xgb_train.fit_boosters(model, train, val, self.settings, name=self.run_name("xgb"))
+    def fit_boosters(self, job: BoostJob) -> list[Any]:
+        return xgb_train.fit_boosters(job, self.settings, name=self.run_name("xgb"))
 
     def fit_cities(
         self, spec: ModelSpec, train: Dataset, val: Dataset | None
@@ -68,12 +68,14 @@ class RayBackend(TrainingBackend):
 @contextmanager
 def ray_training(
     settings: RaySettings | None = None, *, progress: fanout.Progress = log.info
-) -> Iterator[tuple[RayBackend, ClusterInfo]]:
-    """Connect to Ray (``settings.address``, ``RAY_ADDRESS`` or a local instance sized to the
-    machine) and route every fit inside the block to a :class:`RayBackend`."""
-    settings = settings or RaySettings()
-    with ray_session(settings.address) as info:
-        progress(f"Ray backend on {info}")
-        backend = RayBackend(settings, progress=progress)
-        with use_backend(backend):
-            yield backend, info
+) -> Iterator[tuple[RayBackend, cluster.ClusterInfo]]:
+    """Route every fit inside the block to a :class:`RayBackend` on the connected cluster.
+
+    Raises:
+        NotConnectedError: the entry point has not connected to Ray.
+    """
+    info = cluster.current()
+    progress(f"Ray backend on {info}")
+    backend = RayBackend(settings or RaySettings(), progress=progress)
+    with use_backend(backend):
+        yield backend, info

@@ -1,11 +1,12 @@
 """LSTM / Transformer training on Ray Train: ``TorchTrainer`` around the Ray-free loop.
 
-The driver does what an in-process fit does up to the loop (``NeuralForecaster.prepare_data`` fits
-the feature pipeline and builds the windows; ``build_net`` makes the network), puts the windows'
-arrays in the object store once, and starts ``num_workers`` workers. Each worker rebuilds the
-network (same seed, so the same initial weights), wraps it in DDP (``prepare_model``), takes its
-shard of the windows (every ``world``-th window from ``rank``, equal lengths so that every rank
-runs the same number of batches) and runs :func:`~energy.models._torch_loop.fit_loop` with:
+The model says what to train (:class:`~energy.models._neural.NetJob`: the windows its fit built,
+and a recipe that builds the network, logs an epoch and writes a loadable forecaster). The driver
+puts the windows' arrays in the object store once and starts ``num_workers`` workers. Each worker
+builds the network from the recipe (seeded, so the same initial weights everywhere), wraps it in
+DDP (``prepare_model``), takes its shard of the windows (every ``world``-th window from ``rank``,
+equal lengths so that every rank runs the same number of batches) and runs
+:func:`~energy.models._torch_loop.fit_loop` with:
 
 * ``reduce_mean``: losses averaged over the ranks (an all-reduce), so that early stopping and the
   scheduler take the same decision everywhere;
@@ -39,66 +40,63 @@ from ray.train.torch import TorchTrainer
 from energy.distributed.cluster import has_gpus
 from energy.distributed.settings import RaySettings
 from energy.features.windows import SequenceWindows
+from energy.models._neural import NetJob, NetRecipe
 from energy.models._torch_loop import State, fit_loop
 
 log = logging.getLogger(__name__)
 STATE_FILE, MODEL_DIR, RNG_FILE = "loop_state.pt", "model", "rng_rank{rank}.pt"
 
 
-def fit_net(
-    model: Any,
-    train_windows: SequenceWindows,
-    val_windows: SequenceWindows | None,
-    settings: RaySettings,
-    *,
-    name: str,
-) -> State:
-    """Train ``model.net_`` with ``settings.num_workers`` Ray Train workers.
+def fit_net(job: NetJob, settings: RaySettings, *, name: str) -> State:
+    """Train the job's network with ``settings.num_workers`` Ray Train workers.
 
     Args:
-        model: a ``NeuralForecaster`` after ``prepare_data`` and ``build_net`` (and the base
-            ``fit`` bookkeeping), so that workers can rebuild and checkpoint it.
-        train_windows, val_windows: from ``model.prepare_data``.
+        job: what the model trains (windows and the network's recipe).
         settings: scaling, failures, storage.
         name: Train run name; an existing run of that name in the storage is resumed.
 
     Returns:
-        The final loop state; ``model.net_`` holds the best validation weights.
+        The final loop state (``best_model``: the best validation weights), with ``run``: the
+        Train run's name, paths, world size and the epoch it resumed from.
     """
     use_gpu = has_gpus() if settings.use_gpu is None else settings.use_gpu
     n = settings.num_workers
-    if len(train_windows) < n:
-        raise ValueError(f"num_workers: {n} workers but only {len(train_windows)} training windows")
-    config = {
-        "model": model,
-        "train": ray.put(_arrays(train_windows)),
-        "val": ray.put(_arrays(val_windows)) if val_windows is not None else None,
-        "use_gpu": use_gpu,
-    }
+    if len(job.train) < n:
+        raise ValueError(f"num_workers: {n} workers but only {len(job.train)} training windows")
     resources: dict[str, float] = {"CPU": settings.cpus_per_worker}
     if use_gpu:
         resources["GPU"] = 1.0
     trainer = TorchTrainer(
         train_loop,
-        train_loop_config=config,
+        train_loop_config=loop_config(job, use_gpu),
         scaling_config=ScalingConfig(
             num_workers=n, use_gpu=use_gpu, resources_per_worker=resources
         ),
         run_config=run_config(settings, name),
     )
-    log.info("%s: Ray Train run %r, %d worker(s)%s", model.kind, name, n, " on GPUs" * use_gpu)
+    log.info("%s: Ray Train run %r, %d worker(s)%s", job.kind, name, n, " on GPUs" * use_gpu)
     result = trainer.fit()
     if result.checkpoint is None:
-        raise RuntimeError(f"{model.kind}: Ray Train run {name!r} reported no checkpoint")
+        raise RuntimeError(f"{job.kind}: Ray Train run {name!r} reported no checkpoint")
     state = load_state(result.checkpoint)
-    model.net_.load_state_dict(state["best_model"] or state["model"])
     metrics = result.metrics or {}
-    model.ray_run_ = {  # where and how it ran (not saved with the model)
+    state["run"] = {  # where and how it ran
         "name": name, "path": str(result.path), "checkpoint": str(result.checkpoint.path),
         "world_size": int(metrics.get("world_size", n)),
         "restored_from_epoch": int(metrics.get("restored_from_epoch", 0)),
     }  # fmt: skip
     return state
+
+
+def loop_config(job: NetJob, use_gpu: bool) -> dict[str, Any]:
+    """``train_loop_config`` of :func:`train_loop`: the recipe, and the windows' arrays in the
+    object store (put once, read zero-copy by every worker)."""
+    return {
+        "recipe": job.recipe,
+        "train": ray.put(_arrays(job.train)),
+        "val": ray.put(_arrays(job.val)) if job.val is not None else None,
+        "use_gpu": use_gpu,
+    }
 
 
 def run_config(settings: RaySettings, name: str) -> RunConfig:
@@ -131,12 +129,12 @@ def train_loop(config: dict[str, Any]) -> None:
     ctx = ray.train.get_context()
     rank, world = ctx.get_world_rank(), ctx.get_world_size()
     if rank == 0:
-        _log_to_stderr()
-    model = config["model"]
+        log_to_stderr()
+    recipe: NetRecipe = config["recipe"]
     train_w = shard(ray.get(config["train"]), rank, world)
     val_w = shard(ray.get(config["val"]), rank, world) if config["val"] is not None else None
-    net = model.build_net(train_w)  # seeded: the same initial weights on every rank
-    base = model.config.loop_config()
+    net = recipe.build()  # seeded: the same initial weights on every rank
+    base = recipe.loop
     per_rank = base.max_train_windows_per_epoch
     cfg = dataclasses.replace(
         base,
@@ -152,11 +150,11 @@ def train_loop(config: dict[str, Any]) -> None:
         start = load_state(ckpt, rank)
         restored = int(start["epoch"])
         if rank == 0:
-            log.info("%s: resuming after epoch %d from %s", model.kind, restored, ckpt.path)
+            log.info("%s: resuming after epoch %d from %s", recipe.kind, restored, ckpt.path)
 
     def report(epoch: int, metrics: dict[str, float], state_fn: Any) -> None:
         if rank == 0:
-            model.log_epoch(epoch, metrics)
+            recipe.log_epoch(epoch, metrics)
         shown = {**metrics, "restored_from_epoch": restored, "world_size": world}
         with tempfile.TemporaryDirectory() as tmp:
             # every rank saves its RNG states (Ray merges the ranks' files into one checkpoint);
@@ -165,9 +163,8 @@ def train_loop(config: dict[str, Any]) -> None:
             torch.save(state["rng"], Path(tmp) / RNG_FILE.format(rank=rank))
             if rank == 0:
                 torch.save(state, Path(tmp) / STATE_FILE)
-                model.save(Path(tmp) / MODEL_DIR)
-                if state["best_model"] is not None:  # the checkpoint's model: best so far
-                    torch.save(state["best_model"], Path(tmp) / MODEL_DIR / "weights.pt")
+                # the checkpoint's model: the best weights so far
+                recipe.save(Path(tmp) / MODEL_DIR, state["best_model"] or state["model"])
             checkpoint = Checkpoint.from_directory(tmp)
             ray.train.report(shown, checkpoint=checkpoint, checkpoint_dir_name=f"epoch_{epoch:04d}")
 
@@ -212,7 +209,7 @@ def _mean_over_ranks(value: float) -> float:
     return float(t.item()) / torch.distributed.get_world_size()
 
 
-def _log_to_stderr() -> None:
+def log_to_stderr() -> None:
     """Worker processes start without the CLI's handler: show the ``energy`` progress lines
     (Ray forwards worker stderr to the driver)."""
     logger = logging.getLogger("energy")

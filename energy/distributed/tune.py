@@ -34,6 +34,7 @@ from pydantic import (
 from ray import tune as ray_tune
 
 from energy.config.experiment import CONFIG_DIR, ExperimentConfig
+from energy.distributed import cluster
 from energy.distributed import search_space as ss
 from energy.distributed import tune_results as tr
 from energy.distributed.tune_trial import TrialSpec, run_trial
@@ -304,6 +305,7 @@ def tune(
         settings = TuneSettings.model_validate(request["settings"])
         progress(f"resuming the search in {exp_path} ({settings.search}, {settings.model})")
     search = prepare(config, settings)
+    cluster.current()  # the entry point connects (never a Ray started implicitly by Tune)
     for note in search.notes:
         progress(note)
     data = load_data(data_dir, cities)

@@ -6,9 +6,11 @@ loss on scaled load, so it never rises and ASHA compares like with like):
 
 * LSTM / Transformer: once per epoch, from ``fit_loop``'s epoch hook (or, for a distributed
   trial, from the Ray Train workers);
-* XGBoost: once per ``boost_chunk`` boosting rounds; the step groups of ``per_step`` boost in
-  lockstep (:func:`boost_lockstep`: the same trees as the model's own fit) and the loss is their
-  step-weighted mean, so every report covers the whole model;
+* XGBoost: once per ``boost_chunk`` boosting rounds. Each step group of ``per_step`` runs the
+  model's own :func:`~energy.models.xgb.train_booster` (its early stopping included) in a thread
+  of its own, and a per-round hook pauses the groups at every chunk boundary
+  (:func:`boost_lockstep`), so that the loss reported is the step-weighted mean over the whole
+  model at the same round;
 * at the end ``val_mape``: day-ahead MAPE (%, mean over cities) from daily origins over the
   validation days, and ``finished`` = 1. Trials that ASHA stopped have no ``val_mape``.
 """
@@ -17,7 +19,6 @@ from __future__ import annotations
 
 import copy
 import math
-import queue
 import threading
 import time
 from collections.abc import Callable
@@ -36,8 +37,10 @@ from energy.distributed import search_space as ss
 from energy.evaluation import metrics
 from energy.lifecycle.experiment import split_validation
 from energy.models import kinds as registry
+from energy.models._neural import NetJob
 from energy.models.backend import TrainingBackend, use_backend
 from energy.models.base import Forecaster, Param
+from energy.models.xgb import BoostJob, BoostParams, BoostRows, train_booster
 
 Report = Callable[[dict[str, float]], None]
 
@@ -97,36 +100,26 @@ class TrialBackend(TrainingBackend):
         if self.report is not None:
             self.report(m)
 
-    def fit_net(self, model: Any, train_windows: Any, val_windows: Any) -> dict[str, Any] | None:
+    def fit_net(self, job: NetJob) -> dict[str, Any] | None:
         if self.inner is not None:
-            state = self.inner.fit_net(model, train_windows, val_windows)
+            state = self.inner.fit_net(job)
             if state is not None:
                 self.best = min(h["best_val_loss"] for h in state["history"])
             return state
-        from energy.models._torch_loop import fit_loop
 
-        def hook(epoch: int, m: dict[str, float], sd: Any) -> None:
-            model.log_epoch(epoch, m, sd)
+        def hook(epoch: int, m: dict[str, float], _: Any) -> None:
+            job.recipe.log_epoch(epoch, m)
             self._emit({k: m[k] for k in ("epoch", "train_loss", "val_loss", "best_val_loss")})
 
-        cfg = model.config.loop_config()
-        return fit_loop(model.net_, train_windows, val_windows, cfg, on_epoch_end=hook)
+        return job.fit(on_epoch_end=hook)
 
-    def fit_boosters(
-        self, model: Any, train: Dataset, val: Dataset | None
-    ) -> tuple[list[int], list[Any], list[Any]]:
-        groups = list(model.group_rows(train, val))
-        ends = [end for end, _, _ in groups]
-        weights = np.diff([0, *ends]).astype(float)  # steps per group
-        boosters = boost_lockstep(
-            model.booster_params(), [rows for _, _, rows in groups], weights,
-            self.boost_chunk, self._emit,
-        )  # fmt: skip
-        return ends, [pipe for _, pipe, _ in groups], boosters
+    def fit_boosters(self, job: BoostJob) -> list[xgb.Booster]:
+        return boost_lockstep(job, self.boost_chunk, self._emit)
 
 
-class _GroupBooster(threading.Thread):
-    """One step group's booster, boosted ``n`` rounds at a time on request, in its own thread.
+class _Group(threading.Thread):
+    """One step group's :func:`train_booster` in its own thread, paused every ``chunk`` rounds
+    until the trial has reported.
 
     XGBoost's random generator (``subsample``, ``colsample_*``) is per thread and seeded when a
     booster starts: groups interleaved on one thread would draw from one stream and grow other
@@ -134,97 +127,85 @@ class _GroupBooster(threading.Thread):
     each the stream it has when trained alone (the unit test checks identical predictions).
     """
 
-    def __init__(self, params: dict[str, Any], d: xgb.DMatrix, v: xgb.DMatrix | None,
-                 rounds: int, stop: int | None) -> None:  # fmt: skip
+    def __init__(self, params: BoostParams, rows: BoostRows, chunk: int,
+                 cond: threading.Condition) -> None:  # fmt: skip
         super().__init__(daemon=True)
-        self.booster = xgb.Booster(params, [d] + ([v] if v is not None else []))
-        self.d, self.v, self.rounds, self.stop = d, v, rounds, stop
-        self.it, self.best, self.best_it, self.last, self.done = 0, math.inf, -1, math.nan, False
-        self.todo: queue.Queue[int | None] = queue.Queue()
-        self.ack: queue.Queue[BaseException | None] = queue.Queue()
+        self.params, self.rows, self.chunk, self.cond = params, rows, chunk, cond
+        self.rounds, self.last, self.best = 0, math.nan, math.inf
+        self.paused = self.done = self.abort = False
+        self.booster: xgb.Booster | None = None
+        self.error: BaseException | None = None
 
     def run(self) -> None:
-        while (n := self.todo.get()) is not None:
-            try:
-                self._boost(n)
-                self.ack.put(None)
-            except BaseException as e:  # re-raised by the trial's thread
-                self.ack.put(e)
-                return
-
-    def _boost(self, n: int) -> None:
-        """``n`` more rounds, early-stopped exactly as ``xgb.train`` does."""
-        for _ in range(n):
-            it = self.it
-            self.booster.update(self.d, it)
-            self.it += 1
-            if self.v is not None and self.stop is not None:
-                self.last = float(self.booster.eval_set([(self.v, "val")], it).rsplit(":", 1)[1])
-                if self.last < self.best:
-                    self.best, self.best_it = self.last, it
-                elif it - self.best_it >= self.stop:
-                    self.done = True
-            if self.it >= self.rounds:
+        try:
+            self.booster = train_booster(self.params, self.rows, on_round=self._after_round)
+        except BaseException as e:  # re-raised by the trial's thread
+            self.error = e
+        finally:
+            with self.cond:
                 self.done = True
-            if self.done:
-                return
+                self.cond.notify_all()
 
-    def result(self) -> xgb.Booster:
-        """The booster cut at its best validation round (as the model's own fit keeps it)."""
-        return self.booster[: self.best_it + 1] if self.best_it >= 0 else self.booster
+    def _after_round(self, rounds: int, loss: float | None) -> bool:
+        with self.cond:
+            self.rounds = rounds
+            if loss is not None:
+                self.last, self.best = loss, min(self.best, loss)
+            if rounds % self.chunk == 0:
+                self.paused = True
+                self.cond.notify_all()
+                self.cond.wait_for(lambda: not self.paused)
+            return self.abort  # the trial ended (e.g. stopped by ASHA): stop boosting
 
 
-def boost_lockstep(
-    bp: Any, rows: list[Any], weights: np.ndarray, chunk: int, report: Report
-) -> list[xgb.Booster]:
-    """Boost every step group's booster ``chunk`` rounds at a time together, each early-stopped
-    on its own validation rows, and report after each chunk.
+def boost_lockstep(job: BoostJob, chunk: int, report: Report) -> list[xgb.Booster]:
+    """Every step group's booster, each trained by :func:`train_booster` (early-stopped on its
+    own validation rows, as the model's own fit), all paused together every ``chunk`` rounds for
+    one report.
 
     Args:
-        bp: :class:`~energy.models.xgb.BoostParams` of the model.
-        rows: :class:`~energy.models.xgb.BoostRows` per step group.
-        weights: steps per group; the reported loss is the weighted mean over groups.
+        job: what the XGBoost model trains.
         chunk: rounds per report.
-        report: receives ``boost_round``, ``val_loss`` (current) and ``best_val_loss``.
+        report: receives ``boost_round``, ``val_loss`` (current) and ``best_val_loss``: means
+            over the groups that validate, weighted by their steps.
 
     Returns:
         One booster per group, cut at its best validation round.
     """
-    params = {**bp.params, "nthread": bp.nthread}
-    groups = []
-    for r in rows:
-        d: xgb.DMatrix
-        v: xgb.DMatrix | None
-        kw = {"feature_names": r.feature_names, "nthread": bp.nthread}
-        if bp.quantile:
-            d = xgb.QuantileDMatrix(r.x, r.y, **kw)
-            v = xgb.QuantileDMatrix(r.xv, r.yv, ref=d, **kw) if r.xv is not None else None
-        else:
-            d = xgb.DMatrix(r.x, r.y, **kw)
-            v = xgb.DMatrix(r.xv, r.yv, **kw) if r.xv is not None else None
-        stop = bp.early_stopping_rounds if v is not None else None
-        groups.append(_GroupBooster(params, d, v, bp.num_boost_round, stop))
+    cond = threading.Condition()
+    groups = [_Group(job.params, rows, chunk, cond) for _, rows in job.groups()]
+    weights = np.diff([0, *job.group_ends]).astype(float)  # steps per group
     for g in groups:
         g.start()
+    shown: tuple[int, ...] = ()
     try:
-        while active := [g for g in groups if not g.done]:
-            for g in active:
-                g.todo.put(chunk)
-            for g in active:
-                if (err := g.ack.get()) is not None:
-                    raise err
-            scored = [i for i, g in enumerate(groups) if g.best_it >= 0]
-            if scored:
+        while True:
+            with cond:  # every group at the chunk boundary, or finished
+                cond.wait_for(lambda: all(g.paused or g.done for g in groups))
+            if errors := [g.error for g in groups if g.error is not None]:
+                raise errors[0]
+            scored = [i for i, g in enumerate(groups) if g.best < math.inf]
+            now = tuple(g.rounds for g in groups)
+            if scored and now != shown:
                 w = weights[scored] / weights[scored].sum()
-                last = [groups[i].last for i in scored]
-                best = [groups[i].best for i in scored]
-                report({"boost_round": float(max(g.it for g in groups)),
-                        "val_loss": float(np.dot(w, last)),
+                last, best = ([getattr(groups[i], a) for i in scored] for a in ("last", "best"))
+                report({"boost_round": float(max(now)), "val_loss": float(np.dot(w, last)),
                         "best_val_loss": float(np.dot(w, best))})  # fmt: skip
+            shown = now
+            if all(g.done for g in groups):
+                break
+            with cond:
+                for g in groups:
+                    g.paused = False
+                cond.notify_all()
     finally:
+        with cond:  # after an error or a stopped trial: every thread ends at its next round
+            for g in groups:
+                g.abort, g.paused = not g.done, False
+            cond.notify_all()
         for g in groups:
-            g.todo.put(None)
-    return [g.result() for g in groups]
+            g.join()
+    return [g.booster for g in groups if g.booster is not None]
 
 
 def validation_mape(model: Forecaster, data: Dataset, val: Dataset, horizon: int) -> float:
@@ -257,21 +238,15 @@ class TrainerInTrial(TrainingBackend):
     def __init__(self, workers: int, cpus_per_worker: float) -> None:
         self.workers, self.cpus = workers, cpus_per_worker
 
-    def fit_net(self, model: Any, train_windows: Any, val_windows: Any) -> dict[str, Any]:
-        import ray
+    def fit_net(self, job: NetJob) -> dict[str, Any]:
         from ray.train import RunConfig, ScalingConfig
         from ray.train.torch import TorchTrainer
         from ray.tune.integration.ray_train import TuneReportCallback
 
         from energy.distributed import torch_train as tt
 
-        config = {
-            "model": model, "train": ray.put(tt._arrays(train_windows)),
-            "val": ray.put(tt._arrays(val_windows)) if val_windows is not None else None,
-            "use_gpu": False,
-        }  # fmt: skip
         trainer = TorchTrainer(
-            tt.train_loop, train_loop_config=config,
+            tt.train_loop, train_loop_config=tt.loop_config(job, use_gpu=False),
             scaling_config=ScalingConfig(
                 num_workers=self.workers, resources_per_worker={"CPU": self.cpus}
             ),
@@ -282,10 +257,8 @@ class TrainerInTrial(TrainingBackend):
         )  # fmt: skip
         result = trainer.fit()
         if result.checkpoint is None:
-            raise RuntimeError(f"{model.kind}: the trial's Ray Train run reported no checkpoint")
-        state = tt.load_state(result.checkpoint)
-        model.net_.load_state_dict(state["best_model"] or state["model"])
-        return state
+            raise RuntimeError(f"{job.kind}: the trial's Ray Train run reported no checkpoint")
+        return tt.load_state(result.checkpoint)
 
 
 def _inner_backend(spec: TrialSpec) -> TrainingBackend | None:

@@ -2,14 +2,15 @@
 
 (xgboost-ray is not used: its last release crashes with xgboost ≥ 2.1; see README "Install".)
 
-The driver fits each step group's feature pipeline and builds its rows exactly as the in-process
-fit does (``XGBoostForecaster.group_rows``), and hands them to Ray Data as ``train_<end>`` and
-``val_<end>`` data sets, which Ray Train splits into one equal shard per worker. Every worker
-runs the same :func:`~energy.models.xgb.train_booster` as an in-process fit, inside the XGBoost
-collective that ``XGBoostTrainer`` sets up: quantiles, histograms and the validation metric are
-global, so the workers grow the same trees and early-stop at the same round. One run trains every
-step group (one start-up cost) and reports once, at the end, with the boosters as the checkpoint
-(never per round: each report is a controller round trip).
+The model says what to train (:class:`~energy.models.xgb.BoostJob`: booster parameters and each
+step group's rows, built in the driver exactly as for an in-process fit); the driver hands the
+rows to Ray Data as ``train_<end>`` and ``val_<end>`` data sets, which Ray Train splits into one
+equal shard per worker. Every worker runs the same :func:`~energy.models.xgb.train_booster` as
+an in-process fit, inside the XGBoost collective that ``XGBoostTrainer`` sets up: quantiles,
+histograms and the validation metric are global, so the workers grow the same trees and
+early-stop at the same round. One run trains every step group (one start-up cost) and reports
+once, at the end, with the boosters as the checkpoint (never per round: each report is a
+controller round trip).
 """
 
 from __future__ import annotations
@@ -29,38 +30,33 @@ import xgboost as xgb
 from ray.train import Checkpoint, ScalingConfig
 from ray.train.xgboost import XGBoostTrainer
 
-from energy.data.dataset import Dataset
 from energy.distributed.settings import RaySettings
-from energy.distributed.torch_train import _log_to_stderr, run_config
-from energy.features import FeaturePipeline
-from energy.models.xgb import BoostRows, train_booster
+from energy.distributed.torch_train import log_to_stderr, run_config
+from energy.models.xgb import BoostJob, BoostRows, train_booster
 
 log = logging.getLogger(__name__)
 LABEL = "__label__"
 
 
-def fit_boosters(
-    model: Any, train: Dataset, val: Dataset | None, settings: RaySettings, *, name: str
-) -> tuple[list[int], list[FeaturePipeline], list[xgb.Booster]]:
+def fit_boosters(job: BoostJob, settings: RaySettings, *, name: str) -> list[xgb.Booster]:
     """Every step group's booster, trained by ``settings.num_workers`` sharded workers.
 
-    Returns ``(group_ends, pipelines, boosters)`` for ``XGBoostForecaster`` (its fitted state).
+    Returns:
+        One booster per group of ``job``, in group order.
     """
     n = settings.num_workers
-    ends, pipes, groups = [], [], []
+    groups = []
     datasets: dict[str, Any] = {}
-    for end, pipe, rows in model.group_rows(train, val):
+    for end, rows in job.groups():
         if len(rows.y) < n:
             raise ValueError(f"num_workers: {n} workers but only {len(rows.y)} training rows")
-        ends.append(end)
-        pipes.append(pipe)
         datasets[f"train_{end}"] = _to_ray(rows.x, rows.y, n)
         has_val = rows.xv is not None and rows.yv is not None and len(rows.yv) >= n
-        if has_val:
+        if rows.xv is not None and rows.yv is not None and has_val:
             datasets[f"val_{end}"] = _to_ray(rows.xv, rows.yv, n)
         groups.append({"end": end, "names": rows.feature_names, "has_val": has_val})
     # threads per worker follow the CPUs it reserved, not the in-process n_jobs
-    bp = dataclasses.replace(model.booster_params(), nthread=max(1, int(settings.cpus_per_worker)))
+    bp = dataclasses.replace(job.params, nthread=max(1, int(settings.cpus_per_worker)))
     trainer = XGBoostTrainer(
         boost_loop,
         train_loop_config={"groups": groups, "params": bp},
@@ -70,6 +66,7 @@ def fit_boosters(
         run_config=run_config(settings, name),
         datasets=datasets,
     )
+    ends = job.group_ends
     log.info("xgboost: Ray Train run %r, %d worker(s), %d step group(s)", name, n, len(ends))
     result = trainer.fit()
     if result.checkpoint is None:
@@ -77,12 +74,12 @@ def fit_boosters(
     with result.checkpoint.as_directory() as d:
         boosters = [xgb.Booster(model_file=Path(d) / booster_file(end)) for end in ends]
     for b in boosters:
-        b.set_param({"nthread": model.config.n_jobs})
-    return ends, pipes, boosters
+        b.set_param({"nthread": job.params.nthread})  # back to the model's own thread count
+    return boosters
 
 
 def booster_file(end: int) -> str:
-    return f"xgb_h{end:03d}.ubj"  # the forecaster's own file name for this group
+    return f"xgb_h{end:03d}.ubj"  # one file per group in the run's checkpoint
 
 
 def boost_loop(config: dict[str, Any]) -> None:
@@ -91,7 +88,7 @@ def boost_loop(config: dict[str, Any]) -> None:
 
     rank = ray.train.get_context().get_world_rank()
     if rank == 0:
-        _log_to_stderr()
+        log_to_stderr()
     boosters = {}
     for g in config["groups"]:
         end = g["end"]

@@ -25,6 +25,7 @@ from __future__ import annotations
 import json
 import logging
 from abc import abstractmethod
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, ClassVar, Literal
 
@@ -39,7 +40,7 @@ from energy.data.dataset import Dataset
 from energy.features import FeatureConfig, FeaturePipeline
 from energy.features.windows import TARGET, SequenceWindows, split_columns
 from energy.models._frame import FrameIndex, utc_hours
-from energy.models._torch_loop import LoopConfig, fit_loop, seed_everything
+from energy.models._torch_loop import EpochHook, LoopConfig, State, fit_loop, seed_everything
 from energy.models.backend import current_backend
 from energy.models.base import Capabilities, Forecaster, ModelConfig, Param
 from energy.models.level_norm import level_columns
@@ -184,19 +185,31 @@ class NeuralForecaster(Forecaster):
         n_cities = len(self.pipeline_.city_ids_) if self.config.use_city_embedding else 0
         level = level_columns(self.columns_) if self.config.normalize_level else []
         self.net_config_ = self._net_config(windows.n_past, windows.n_future, n_cities, level)
-        seed_everything(self.config.seed)
-        self.net_ = self.net_class(self.net_config_)
+        self.net_ = self._new_net()
         return self.net_
 
-    def _fit(self, train: Dataset, val: Dataset | None) -> None:
+    def _new_net(self) -> nn.Module:
+        seed_everything(self.config.seed)  # the same initial weights in every process
+        return self.net_class(self.net_config_)
+
+    def training_job(self, train: Dataset, val: Dataset | None) -> NetJob:
+        """What this fit trains: the feature pipeline is fit, the windows built and a fresh
+        network made (``net_``); the job says how to train, follow and checkpoint it."""
         tw, vw = self.prepare_data(train, val)
-        net = self.build_net(tw)
+        self.build_net(tw)
+        return NetJob(tw, vw, NetRecipe(self, self.config.loop_config()))
+
+    def _fit(self, train: Dataset, val: Dataset | None) -> None:
+        job = self.training_job(train, val)
         backend = current_backend()  # e.g. Ray Train: the same fit_loop in its workers
-        state = backend.fit_net(self, tw, vw) if backend is not None else None
+        state = backend.fit_net(job) if backend is not None else None
         if state is None:
-            state = fit_loop(net, tw, vw, self.config.loop_config(), on_epoch_end=self.log_epoch)
+            state = job.fit()
+        else:  # trained elsewhere: the best validation weights (fit_loop leaves them in place)
+            self.net_.load_state_dict(state["best_model"] or state["model"])
         self.net_.cpu().eval()
         self.history_ = state["history"]
+        self.backend_run_: dict[str, Any] | None = state.get("run")  # not saved with the model
 
     def log_epoch(self, epoch: int, metrics: dict[str, float], _: Any = None) -> None:
         """``fit_loop``'s epoch hook: one progress line on the ``energy`` logger."""
@@ -281,6 +294,67 @@ class NeuralForecaster(Forecaster):
         state = torch.load(path / WEIGHTS_FILE, map_location="cpu", weights_only=True)
         self.net_.load_state_dict(state)
         self.net_.eval()
+
+
+@dataclass(frozen=True)
+class NetRecipe:
+    """How to build, follow and checkpoint a sequence model's network: what a worker process
+    needs besides the windows (picklable: it carries the model and its fitted feature pipeline).
+    """
+
+    model: NeuralForecaster
+    loop: LoopConfig
+
+    @property
+    def kind(self) -> str:
+        return self.model.kind
+
+    def build(self) -> nn.Module:
+        """A freshly initialised network: the model's own initial weights (seeded)."""
+        return self.model._new_net()
+
+    def log_epoch(self, epoch: int, metrics: dict[str, float]) -> None:
+        """One progress line on the ``energy`` logger."""
+        self.model.log_epoch(epoch, metrics)
+
+    def save(self, path: str | Path, weights: dict[str, torch.Tensor]) -> Path:
+        """A loadable forecaster (config, fitted feature pipeline) holding ``weights`` (a state
+        dict of the network): ``Forecaster.load(path)`` forecasts with them."""
+        out = self.model.save(path)
+        torch.save(weights, out / WEIGHTS_FILE)
+        return out
+
+
+@dataclass(frozen=True)
+class NetJob:
+    """What a sequence model's fit trains: a network (:attr:`recipe`) on windows.
+
+    A training backend runs :func:`~energy.models._torch_loop.fit_loop` with ``recipe.loop`` on a
+    network from ``recipe.build()`` and returns the final loop state; the model then loads its
+    best weights. :meth:`fit` is the in-process run.
+    """
+
+    train: SequenceWindows
+    val: SequenceWindows | None
+    recipe: NetRecipe
+
+    @property
+    def kind(self) -> str:
+        return self.recipe.kind
+
+    @property
+    def loop(self) -> LoopConfig:
+        return self.recipe.loop
+
+    def fit(self, on_epoch_end: EpochHook | None = None) -> State:
+        """Train the model's own network in this process (in place, best weights kept).
+
+        Args:
+            on_epoch_end: ``fit_loop``'s epoch hook; None: one progress line per epoch.
+        """
+        net = self.recipe.model.net_
+        hook = on_epoch_end or self.recipe.model.log_epoch
+        return fit_loop(net, self.train, self.val, self.loop, on_epoch_end=hook)
 
 
 def _inputs(feats: pd.DataFrame, columns: list[str]) -> np.ndarray:

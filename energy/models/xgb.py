@@ -27,7 +27,7 @@ from __future__ import annotations
 
 import json
 import logging
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from itertools import pairwise
 from pathlib import Path
@@ -124,31 +124,28 @@ class XGBoostForecaster(Forecaster):
 
     # ---- fit -----------------------------------------------------------------------------------
     def _fit(self, train: Dataset, val: Dataset | None) -> None:
+        job = self.training_job(train, val)
         backend = current_backend()  # e.g. Ray Train's XGBoostTrainer over Ray Data shards
-        fitted = backend.fit_boosters(self, train, val) if backend is not None else None
-        self.pipelines_: list[FeaturePipeline] = []
-        self.boosters_: list[xgb.Booster] = []
-        if fitted is not None:
-            self.group_ends_, self.pipelines_, self.boosters_ = fitted
-            return
-        self.group_ends_ = self.config.group_ends()
-        for end, pipe, rows in self.group_rows(train, val):  # one group's arrays at a time
-            self.pipelines_.append(pipe)
-            self.boosters_.append(train_booster(self.booster_params(), rows))
-            log.info(
-                "xgboost: group ending at step %d: %d trees",
-                end,
-                self.boosters_[-1].num_boosted_rounds(),
-            )
+        boosters = backend.fit_boosters(job) if backend is not None else None
+        self.boosters_: list[xgb.Booster] = boosters if boosters is not None else job.fit()
 
-    def group_rows(
-        self, train: Dataset, val: Dataset | None
-    ) -> Iterator[tuple[int, FeaturePipeline, BoostRows]]:
-        """Per step group (last step ``end``): its pipeline fit on ``train`` and its rows."""
-        for end in self.config.group_ends():
+    def training_job(self, train: Dataset, val: Dataset | None) -> BoostJob:
+        """What this fit trains: one booster per step group (fits the groups' feature pipelines).
+
+        The job builds each group's rows when asked, so an in-process fit holds one group's
+        arrays at a time; a backend returns the boosters in group order.
+        """
+        self.group_ends_ = self.config.group_ends()
+        self.pipelines_: list[FeaturePipeline] = []
+        for end in self.group_ends_:
             pipe = FeaturePipeline(self.config.features_for(end))
-            pipe.fit(train.load, train.cities, train.events)
-            yield end, pipe, self._rows(pipe, train, val)
+            self.pipelines_.append(pipe.fit(train.load, train.cities, train.events))
+        pipes = list(self.pipelines_)
+
+        def rows(i: int) -> BoostRows:
+            return self._rows(pipes[i], train, val)
+
+        return BoostJob(self.booster_params(), tuple(self.group_ends_), rows)
 
     def _rows(self, pipe: FeaturePipeline, train: Dataset, val: Dataset | None) -> BoostRows:
         feats = pipe.transform(train.load)
@@ -299,12 +296,50 @@ class BoostParams:
     quantile: bool  # hist: quantise once (QuantileDMatrix), less memory than a DMatrix
 
 
-def train_booster(bp: BoostParams, rows: BoostRows) -> xgb.Booster:
+@dataclass(frozen=True)
+class BoostJob:
+    """What an XGBoost fit trains: one booster per step group, each on its own rows.
+
+    A training backend runs it (:meth:`TrainingBackend.fit_boosters
+    <energy.models.backend.TrainingBackend.fit_boosters>`) and returns the boosters in group
+    order, each trained as :func:`train_booster` trains it; :meth:`fit` is the in-process run.
+    """
+
+    params: BoostParams
+    group_ends: tuple[int, ...]
+    """Last forecast step of each group (hours), in order."""
+    rows: Callable[[int], BoostRows]
+    """Group ``i``'s training (and validation) rows, built on demand in the driver."""
+
+    def groups(self) -> Iterator[tuple[int, BoostRows]]:
+        """``(group end, rows)`` per group, one group's arrays at a time."""
+        for i, end in enumerate(self.group_ends):
+            yield end, self.rows(i)
+
+    def fit(self) -> list[xgb.Booster]:
+        """Every group's booster, trained in this process one after another."""
+        boosters = []
+        for end, rows in self.groups():
+            boosters.append(train_booster(self.params, rows))
+            log.info("xgboost: group ending at step %d: %d trees",
+                     end, boosters[-1].num_boosted_rounds())  # fmt: skip
+        return boosters
+
+
+RoundHook = Callable[[int, float | None], bool]
+"""``hook(rounds_done, val_loss)`` after each boosting round (``val_loss``: that round's
+validation metric, None without validation rows); True stops the training early."""
+
+
+def train_booster(
+    bp: BoostParams, rows: BoostRows, on_round: RoundHook | None = None
+) -> xgb.Booster:
     """Train one booster, early-stopped on the validation rows and cut at the best round.
 
-    The same function runs in-process and inside Ray Train workers, where XGBoost's collective
+    The same function runs in-process, inside Ray Train workers, where XGBoost's collective
     (set up by ``XGBoostTrainer``) makes the matrices' quantiles, the trees and the validation
-    metric global over every worker's shard: all workers then stop at the same round.
+    metric global over every worker's shard (all workers then stop at the same round), and in
+    tuning trials, whose ``on_round`` hook reports progress without changing the trees.
     """
     names, nthread = rows.feature_names, bp.nthread
     dtrain: xgb.DMatrix
@@ -328,10 +363,28 @@ def train_booster(bp: BoostParams, rows: BoostRows) -> xgb.Booster:
         evals=evals,
         early_stopping_rounds=stop if evals else None,
         verbose_eval=False,
+        # before xgboost's own EarlyStopping callback, which the hook never overrides
+        callbacks=[_RoundCallback(on_round)] if on_round is not None else None,
     )
     if evals:  # keep the trees up to the best validation round
         booster = booster[: booster.best_iteration + 1]
     return booster
+
+
+class _RoundCallback(xgb.callback.TrainingCallback):
+    """Calls a :data:`RoundHook` after every round with the last evaluation's latest metric."""
+
+    def __init__(self, hook: RoundHook) -> None:
+        super().__init__()
+        self.hook = hook
+
+    def after_iteration(self, model: Any, epoch: int, evals_log: dict[str, Any]) -> bool:
+        loss = None
+        if evals_log:  # {"val": {"rmse": [...]}}: the metric early stopping watches
+            metrics = evals_log[list(evals_log)[-1]]
+            last = metrics[list(metrics)[-1]][-1]
+            loss = float(last[0] if isinstance(last, tuple) else last)
+        return self.hook(epoch + 1, loss)
 
 
 def _window(frame: pd.DataFrame, city: np.ndarray, hours: np.ndarray, reach: int) -> pd.DataFrame:

@@ -53,7 +53,7 @@ def test_ddp_checkpoints_every_epoch_and_the_model_loads(ddp, data, storage, tmp
     ds, _, _ = data
     model = ddp
     assert [h["epoch"] for h in model.history_] == [float(e) for e in range(1, EPOCHS + 1)]
-    assert model.ray_run_["world_size"] == 2 and model.ray_run_["restored_from_epoch"] == 0
+    assert model.backend_run_["world_size"] == 2 and model.backend_run_["restored_from_epoch"] == 0
     run = storage / "ddp-lstm-1"
     kept = sorted(p.name for p in run.glob("epoch_*"))
     assert kept == [f"epoch_{EPOCHS - 1:04d}", f"epoch_{EPOCHS:04d}"]  # per epoch, last 2 kept
@@ -75,7 +75,7 @@ def test_same_run_name_resumes_from_the_latest_checkpoint(ddp, data, storage):
     _, train, val = data
     settings = RaySettings(num_workers=2, storage_path=str(storage), run_name="ddp")
     more = fit_on_ray(train, val, settings, epochs=EPOCHS + 1)  # continues after the last epoch
-    assert more.ray_run_["restored_from_epoch"] == EPOCHS
+    assert more.backend_run_["restored_from_epoch"] == EPOCHS
     assert more.history_[:EPOCHS] == ddp.history_  # those epochs were not trained again
     assert len(more.history_) == EPOCHS + 1
 
@@ -111,7 +111,7 @@ def test_killed_worker_resumes_and_matches_an_uninterrupted_run(ddp, data, tmp_p
     model = out["model"]
 
     assert not victim.is_running()
-    assert model.ray_run_["restored_from_epoch"] >= 1  # resumed from a checkpoint, not epoch 0
+    assert model.backend_run_["restored_from_epoch"] >= 1  # resumed from a checkpoint, not epoch 0
     assert [h["epoch"] for h in model.history_] == [float(e) for e in range(1, EPOCHS + 1)]
     ref_loss = [h["val_loss"] for h in ddp.history_]
     got_loss = [h["val_loss"] for h in model.history_]
