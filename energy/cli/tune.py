@@ -43,7 +43,7 @@ def tune_cmd(
     track: Annotated[bool, typer.Option(help="Log the search to MLflow")] = True,
 ) -> None:
     """Search hyper-parameters of one model kind with Ray Tune; writes OUT/best.yaml."""
-    from energy.distributed.cluster import ray_session
+    from energy.distributed import ray_session
     from energy.distributed.tune import load_settings, prepare, tune
 
     if not track:

@@ -140,7 +140,7 @@ class XGBoostForecaster(Forecaster):
         for end in self.group_ends_:
             pipe = FeaturePipeline(self.config.features_for(end))
             self.pipelines_.append(pipe.fit(train.load, train.cities, train.events))
-        pipes = list(self.pipelines_)
+        pipes = self.pipelines_
 
         def rows(i: int) -> BoostRows:
             return self._rows(pipes[i], train, val)
@@ -363,7 +363,7 @@ def train_booster(
         evals=evals,
         early_stopping_rounds=stop if evals else None,
         verbose_eval=False,
-        # before xgboost's own EarlyStopping callback, which the hook never overrides
+        # runs before xgboost's own EarlyStopping, which still decides unless the hook stops
         callbacks=[_RoundCallback(on_round)] if on_round is not None else None,
     )
     if evals:  # keep the trees up to the best validation round
