@@ -18,6 +18,7 @@ from energy.distributed.tune import TuneSettings, load_settings, prepare
 from energy.distributed.tune_trial import TrialBackend
 from energy.models.backend import use_backend
 from energy.models.base import Param
+from energy.models.kinds import create
 from energy.models.xgb import XGBoostForecaster
 
 pytestmark = pytest.mark.unit
@@ -153,3 +154,23 @@ def test_lockstep_boosting_grows_the_models_own_trees(strategy: str) -> None:
     assert reports and all(r["boost_round"] % 5 == 0 for r in reports[:-1])
     best = [r["best_val_loss"] for r in reports]
     assert best == sorted(best, reverse=True)  # best so far never rises
+
+
+def test_neural_trial_reports_every_epoch_and_trains_the_models_own_net() -> None:
+    load, cities, events = generate(2, 40, seed=0)
+    t = load[schema.TIME]
+    cut = t.min() + pd.Timedelta(days=33)
+    train = Dataset(load[t < cut].reset_index(drop=True), cities, events)
+    val = Dataset(load[t >= cut].reset_index(drop=True), cities, events)
+    cfg = {"features": {"lags": [24, 48, 168], "rolling_windows": [24]}, "lookback": 48,
+           "epochs": 2, "patience": 0, "max_train_windows_per_epoch": 128, "val_stride": 12,
+           "hidden_sizes": [8], "head_hidden": 8, "future_dim": 4}  # fmt: skip
+    alone = create("lstm", cfg).fit(train, val)
+    reports: list[dict[str, float]] = []
+    with use_backend(TrialBackend(reports.append, boost_chunk=5)):
+        tuned = create("lstm", cfg).fit(train, val)
+    assert [r["epoch"] for r in reports] == [1.0, 2.0]
+    assert [r["val_loss"] for r in reports] == [h["val_loss"] for h in alone.history_]
+    assert tuned.backend_run_ is None  # trained in this process
+    a, b = alone.predict(val, horizon=24), tuned.predict(val, horizon=24)
+    np.testing.assert_array_equal(a["yhat"].to_numpy(), b["yhat"].to_numpy())
