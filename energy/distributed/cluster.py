@@ -81,7 +81,7 @@ def connect(
         global _ADDRESS
         _ADDRESS = target or "local"
     info = _describe(target or "local", started)
-    log.info("connected to %s", info)
+    log.debug("connected to %s", info)
     return info
 
 
