@@ -23,7 +23,8 @@ class RaySettings(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     address: str | None = None
-    """Cluster address; None: ``RAY_ADDRESS`` if set, else a local instance sized to the machine."""
+    """Cluster address the entry point connects to (:func:`~energy.distributed.cluster.connect`);
+    None: ``RAY_ADDRESS`` if set, else a local instance sized to the machine."""
     num_workers: int = Field(default=1, ge=1)
     """Ray Train data-parallel workers per model fit (DDP for LSTM/Transformer, sharded XGBoost)."""
     cpus_per_worker: float = Field(default=1.0, gt=0)

@@ -13,7 +13,11 @@ horizon because :class:`FeatureConfig` forces every lag and rolling offset to be
 origin. A model trained for horizon H therefore refuses to forecast further than H.
 
 A subclass names its network (``net_class``, ``net_config_class``) and maps data shapes to a
-network config (``_net_config``); everything else lives here. On disk, next to the base files::
+network config (``_net_config``); everything else lives here. A fit is described by a
+:class:`NetJob` (``training_job``) that runs here or on a training backend
+(energy.models.backend).
+
+On disk, next to the base files::
 
     DIR/weights.pt    state_dict of the network (torch.save)
     DIR/net.json      {"net": network config, "columns": input columns}: rebuilds the network
