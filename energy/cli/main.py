@@ -30,11 +30,13 @@ def _progress(msg: str) -> None:
 
 def _add_groups() -> None:
     """Command groups kept in their own modules (``data`` imports this one for ``DataDir``)."""
+    from energy.cli.config import config_app
     from energy.cli.data import data_app
     from energy.cli.registry import registry_app
 
     app.add_typer(data_app, name="data")
     app.add_typer(registry_app, name="registry")
+    app.add_typer(config_app, name="config")
 
 
 _add_groups()
@@ -166,18 +168,43 @@ def _register_and_gate(cfg: Any, summary: dict[str, Any], data: Path, out: Path)
 def backtest_cmd(
     config: ConfigOpt,
     data: DataDir,
-    start: Annotated[str, typer.Option("--start", help="First origin day (local date)")],
-    end: Annotated[str, typer.Option("--end", help="End day, exclusive (local date)")],
     out: Annotated[Path, typer.Option("--out", help="Output directory")],
+    start: Annotated[
+        str | None, typer.Option("--start", help="First origin day (rolling: local date; else UTC)")
+    ] = None,
+    end: Annotated[str | None, typer.Option("--end", help="End day, exclusive")] = None,
     cities: CitiesOpt = None,
     model: ModelOpt = "ensemble",
     baselines: Annotated[bool, typer.Option(help="Also backtest the baselines")] = True,
+    scheme: Annotated[
+        str,
+        typer.Option(
+            "--scheme",
+            help="rolling (default): fit once before --start; kfold, out-of-time, citywise: "
+            "refit per fold (settings in the config's backtest section)",
+        ),
+    ] = "rolling",
 ) -> None:
-    """Day-ahead rolling-origin backtest: predictions, metrics and plots under --out."""
+    """Day-ahead backtest (rolling-origin, K-fold, out-of-time or city-wise): predictions,
+    metrics and plots under --out."""
     from energy.config.experiment import load_config
     from energy.lifecycle import experiment
 
     cfg = load_config(config)
+    if scheme != "rolling":
+        from energy.evaluation.runner import backtest_models
+
+        data_set = experiment.load_data(data, _cities_option(cities))
+        names = [model, *(cfg.baselines if baselines and model == "ensemble" else [])]
+        res = backtest_models(
+            {n: experiment.build_model(cfg, n) for n in names}, data_set, out, scheme,
+            start=start, end=end, settings=cfg.backtest, horizon=cfg.horizon,
+            val_days=cfg.ensemble.val_days, seed=cfg.seed, progress=_progress,
+        )  # fmt: skip
+        typer.echo(res["compare"].to_string())
+        return
+    if start is None or end is None:
+        raise ValueError("--start/--end: both are required with --scheme rolling")
     res = experiment.backtest(
         cfg, data, out, start=start, end=end, cities=_cities_option(cities), kind=model,
         with_baselines=baselines, progress=_progress,

@@ -6,14 +6,20 @@ A profile (``energy/config/profiles/cpu.yaml``, ``seed.yaml``, ``seed_init.yaml`
     scope: global            # global: one model over all cities; per_city: one set per city
     seed: 0
     features: {...}          # FeatureConfig fields, shared by every model unless it sets its own
-    models:
-      xgboost: {...}         # the model kind's Config fields
+    models:                  # member name → that kind's Config fields (energy.models.configs)
+      xgboost: {...}         # the kind defaults to the name ...
       lstm: {...}
-      transformer: {...}
+      deep_trees: {kind: xgboost, max_depth: 10}   # ... or is given as `kind`
     ensemble: {method: stacking, per_step: true, ...}
     baselines: [seasonal_naive, vanilla_mlr]
+    promotion: {...}         # the promotion gate (energy.lifecycle)
+    backtest: {...}          # K-fold / out-of-time / city-wise settings (energy.evaluation)
 
-Settings are read when asked for (:func:`load_config`), never at import.
+``models`` is parsed once into typed member configs (a union discriminated by ``kind``), with the
+shared ``features`` and ``seed`` filled in where a member does not set its own, so every consumer
+reads resolved, typed values. :func:`load_config` reads a file; a bad key anywhere is a
+:class:`ConfigError` naming it by its dotted path (``models.xgboost.max_dept``). Settings are read
+when asked for, never at import.
 """
 
 from __future__ import annotations
@@ -23,15 +29,22 @@ from pathlib import Path
 from typing import Any, Literal, Self
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
+from energy.config.errors import ConfigError, error_lines
+from energy.evaluation.settings import BacktestSettings
 from energy.features.config import FeatureConfig
-from energy.models.base import MAX_HORIZON
+from energy.models.base import MAX_HORIZON, ModelConfig
+from energy.models.configs import MEMBER_CONFIGS, MemberConfig, NeuralConfig
+from energy.models.spec import ModelSpec
 
 CONFIG_DIR = Path(__file__).resolve().parent / "profiles"
+SHARED_FIELDS = ("features", "seed")  # experiment-level values a member inherits unless set
 
 
 class EnsembleSettings(BaseModel):
+    """How the ensemble weights its members (the ``ensemble`` kind's fields besides members)."""
+
     model_config = ConfigDict(extra="forbid")
     method: Literal["mean", "inverse_error", "stacking"] = "stacking"
     per_step: bool = True
@@ -58,7 +71,7 @@ class PromotionSettings(BaseModel):
 
 
 class ExperimentConfig(BaseModel):
-    """A whole experiment: features, member models, ensemble, baselines."""
+    """A whole experiment: features, member models, ensemble, baselines, gate and backtests."""
 
     model_config = ConfigDict(extra="forbid")
     name: str = "experiment"
@@ -66,58 +79,94 @@ class ExperimentConfig(BaseModel):
     scope: Literal["global", "per_city"] = "global"
     seed: int = 0
     features: FeatureConfig = FeatureConfig()
-    models: dict[str, dict[str, Any]] = Field(default_factory=dict)
+    models: dict[str, MemberConfig] = Field(default_factory=dict)
     ensemble: EnsembleSettings = EnsembleSettings()
     baselines: list[str] = Field(default_factory=lambda: ["seasonal_naive", "vanilla_mlr"])
     promotion: PromotionSettings = PromotionSettings()
+    backtest: BacktestSettings = BacktestSettings()
+
+    @model_validator(mode="before")
+    @classmethod
+    def _resolve_members(cls, data: Any) -> Any:
+        """Each member's ``kind`` (default: its name) and the shared features / seed it lacks."""
+        if not isinstance(data, dict) or not isinstance(data.get("models"), dict):
+            return data
+        shared = {k: data[k] for k in SHARED_FIELDS if k in data}
+        models = {}
+        for name, raw in data["models"].items():
+            raw = {} if raw is None else raw
+            if isinstance(raw, dict):
+                kind = raw.get("kind", name)
+                if kind not in MEMBER_CONFIGS:
+                    raise ValueError(
+                        f"models.{name}: unknown model kind {kind!r} "
+                        f"(known: {', '.join(sorted(MEMBER_CONFIGS))})"
+                    )
+                fields = MEMBER_CONFIGS[kind].model_fields
+                inherit = {k: v for k, v in shared.items() if k in fields and k not in raw}
+                raw = {"kind": kind, **inherit, **raw}
+            models[name] = raw
+        return {**data, "models": models}
 
     @model_validator(mode="after")
     def _check(self) -> Self:
-        from energy.models.kinds import kinds, model_class
-
         if self.features.horizon < self.horizon:
             raise ValueError(
                 f"features.horizon: {self.features.horizon} is shorter than horizon {self.horizon} "
                 "(load lags must be at least the forecast horizon)"
             )
-        for kind, cfg in {**self.models, **{b: {} for b in self.baselines}}.items():
-            if kind not in kinds():
+        for b in self.baselines:
+            if b not in MEMBER_CONFIGS:
                 raise ValueError(
-                    f"models: unknown model kind {kind!r} (known: {', '.join(kinds())})"
+                    f"baselines: unknown model kind {b!r} "
+                    f"(known: {', '.join(sorted(MEMBER_CONFIGS))})"
                 )
-            model_class(kind).Config.model_validate(self._member_config(kind, cfg))
-        for kind, cfg in self.member_configs().items():
-            lookback = cfg.get("lookback")
-            lags = FeatureConfig.model_validate(cfg.get("features", {})).lags or (0,)
-            if lookback is not None and int(lookback) < max(lags):
+        for name, m in self.models.items():
+            if not isinstance(m, NeuralConfig):
+                continue
+            longest = max(m.features.lags or (0,))
+            if m.lookback < longest:
                 raise ValueError(
-                    f"models.{kind}.lookback: {lookback} h is shorter than its largest load lag "
-                    f"{max(lags)} h"
+                    f"models.{name}.lookback: {m.lookback} h is shorter than its largest load lag "
+                    f"{longest} h"
                 )
         return self
 
-    def _member_config(self, kind: str, cfg: dict[str, Any]) -> dict[str, Any]:
-        """A member's config with the shared features/seed filled in where the kind takes them."""
-        from energy.models.kinds import model_class
+    # ---- typed access ---------------------------------------------------------------------------
+    def member(self, name: str) -> ModelConfig:
+        """The typed config of a member or a baseline (baselines take the shared seed)."""
+        if name in self.models:
+            return self.models[name]
+        if name in self.baselines:
+            cls = MEMBER_CONFIGS[name]
+            shared = {"seed": self.seed, "features": self.features}
+            return cls.model_validate({k: v for k, v in shared.items() if k in cls.model_fields})
+        known = ", ".join(["ensemble", *self.models, *self.baselines])
+        raise ValueError(f"--model: {name!r} is not in this config (have: {known})")
 
-        fields = model_class(kind).Config.model_fields
-        out = dict(cfg)
-        if "features" in fields and "features" not in out:
-            out["features"] = self.features.model_dump()
-        if "seed" in fields and "seed" not in out:
-            out["seed"] = self.seed
-        return out
+    def model_spec(self, name: str = "ensemble") -> ModelSpec:
+        """What to build for ``name`` (the ensemble, a member, or a baseline), wrapped in a
+        per-city model when ``scope`` is ``per_city``: ``config.model_spec(name).build()``."""
+        if name == "ensemble":
+            spec = ModelSpec(kind="ensemble", config=self.ensemble_config())
+        else:
+            m = self.member(name)
+            spec = ModelSpec(kind=str(getattr(m, "kind")), config=m.model_dump())
+        if self.scope == "per_city":
+            return ModelSpec(kind="per_city", config={"model": spec.model_dump()})
+        return spec
 
+    # ---- mappings for callers that build from dicts -----------------------------------------------
     def member_configs(self) -> dict[str, dict[str, Any]]:
-        """``{kind: config}`` for every model of the ensemble, ready for ``registry.create``."""
-        return {k: self._member_config(k, c) for k, c in self.models.items()}
+        """``{name: config}`` for every model of the ensemble, ready for ``kinds.create``."""
+        return {name: m.model_dump() for name, m in self.models.items()}
 
     def baseline_configs(self) -> dict[str, dict[str, Any]]:
-        return {b: self._member_config(b, {}) for b in self.baselines}
+        return {b: self.member(b).model_dump() for b in self.baselines}
 
     def ensemble_config(self) -> dict[str, Any]:
-        """Config of the ``ensemble`` kind (``build_model`` wraps it per city for ``per_city``)."""
-        members = {k: {"kind": k, "config": c} for k, c in self.member_configs().items()}
+        """Config of the ``ensemble`` kind (``model_spec`` wraps it per city for ``per_city``)."""
+        members = {n: {"kind": m.kind, "config": m.model_dump()} for n, m in self.models.items()}
         return {
             "members": members,
             **self.ensemble.model_dump(),
@@ -125,24 +174,50 @@ class ExperimentConfig(BaseModel):
             "seed": self.seed,
         }
 
+    def to_yaml(self) -> str:
+        """The resolved config as YAML; :func:`load_config` reads it back to an equal config."""
+        data = self.model_dump(mode="json")
+        data["models"] = {n: {"kind": m.pop("kind"), **m} for n, m in data["models"].items()}
+        return yaml.safe_dump(data, sort_keys=False, default_flow_style=None, width=100)
 
-def load_config(
-    path: str | os.PathLike[str], overrides: dict[str, Any] | None = None
-) -> ExperimentConfig:
-    """Read a YAML profile (a path, or a name under energy/config/profiles like ``cpu``)."""
+
+def resolve_path(path: str | os.PathLike[str]) -> Path:
+    """A profile's file: ``path`` itself, or a name under energy/config/profiles like ``cpu``."""
     p = Path(path)
     if not p.suffix and not p.exists():
         p = CONFIG_DIR / f"{p.name}.yaml"
     if not p.is_file():
         raise FileNotFoundError(f"--config: {str(path)!r} does not exist")
+    return p
+
+
+def profiles() -> list[str]:
+    """Names of the profiles shipped in energy/config/profiles."""
+    return sorted(p.stem for p in CONFIG_DIR.glob("*.yaml"))
+
+
+def load_config(
+    path: str | os.PathLike[str], overrides: dict[str, Any] | None = None
+) -> ExperimentConfig:
+    """Read and validate a YAML profile (a path, or a name under energy/config/profiles).
+
+    Raises:
+        FileNotFoundError: no such file or profile.
+        ConfigError: invalid YAML, or any key or value the config refuses (one line naming the
+            dotted path of every bad key, e.g. ``models.xgboost.max_dept``).
+    """
+    p = resolve_path(path)
     try:
         data = yaml.safe_load(p.read_text()) or {}
     except yaml.YAMLError as e:
-        raise ValueError(
+        raise ConfigError(
             f"--config: {str(p)!r} is not valid YAML ({' '.join(str(e).split())})"
         ) from e
     if not isinstance(data, dict):
-        raise ValueError(f"--config: {str(p)!r} must hold a mapping of settings")
+        raise ConfigError(f"--config: {str(p)!r} must hold a mapping of settings")
     data.update(overrides or {})
     data.setdefault("name", p.stem)
-    return ExperimentConfig.model_validate(data)
+    try:
+        return ExperimentConfig.model_validate(data)
+    except ValidationError as e:
+        raise ConfigError("; ".join(error_lines(e))) from e

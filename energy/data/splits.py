@@ -2,11 +2,15 @@
 
 Every splitter returns :class:`Split` objects holding *positional* row indices into the frame it
 was given (``df.iloc[split.train]``), so a split can be logged and applied to any table built
-row-for-row from the same frame. Three kinds, one dispatcher (:func:`make_splits`):
+row-for-row from the same frame. Three kinds (``energy backtest --scheme`` runs each through
+:mod:`energy.evaluation.runner`):
 
 - :func:`out_of_time`: one split at fixed dates.
 - :func:`rolling_origin`: K backtest folds (expanding or sliding train window).
 - :func:`city_wise`: leave-k-cities-out, for forecasting cities never seen in training.
+
+:func:`subset` applies row indices or a mask to a :class:`~energy.data.dataset.Dataset`, and
+:func:`day_ahead_origins` lists the daily forecast origins at each city's local midnight.
 
 Time splits use half-open intervals on ``timestamp`` (UTC, hour-beginning)::
 
@@ -25,16 +29,14 @@ from __future__ import annotations
 
 import datetime as dt
 import math
-from collections.abc import Mapping
 from dataclasses import dataclass, field
-from functools import cache
-from typing import Annotated, Any, Literal, TypeAlias
+from typing import Any, Literal, TypeAlias
 
 import numpy as np
 import pandas as pd
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, TypeAdapter
 
 from energy import schema
+from energy.data.dataset import Dataset
 
 HOUR = pd.Timedelta(hours=1)
 TimeLike: TypeAlias = str | dt.date | pd.Timestamp  # datetime, Timestamp: dates too
@@ -344,75 +346,63 @@ def city_wise(
     return splits
 
 
-# ---- configuration (YAML → pydantic) -----------------------------------------------------------
-def _parseable(value: str | dt.date) -> str | dt.date:
-    _utc(value, "date")  # fail when the config is read, not when the split is made
-    return value
+# ---- applying splits ---------------------------------------------------------------------------
+def subset(data: Dataset, mask: Any) -> Dataset:
+    """``data`` with the load rows where ``mask`` (boolean array or positional indices) holds;
+    cities, events and manifest kept. The one way to slice a data set by rows."""
+    m = np.asarray(mask)
+    load = data.load[m] if m.dtype == bool else data.load.iloc[m]
+    return Dataset(load.reset_index(drop=True), data.cities, data.events, data.manifest)
 
 
-ConfigTime = Annotated[str | dt.datetime | dt.date, AfterValidator(_parseable)]
+def day_ahead_origins(
+    load: pd.DataFrame,
+    cities: pd.DataFrame,
+    start: TimeLike,
+    end: TimeLike,
+    *,
+    horizon: int = 24,
+    hour_local: int = 0,
+    min_history_hours: int = 0,
+) -> pd.DataFrame:
+    """One forecast origin per city and day at ``hour_local``:00 local time (``cities`` zones).
 
+    Origins lie in ``[start, end)``. A date or naive time is a wall-clock time in **each city's
+    own zone** ("2021-03-01" is local midnight of 1 March in every city); a tz-aware time is an
+    instant. An hour skipped by a DST change moves forward, an ambiguous one takes its first
+    (summer-time) occurrence, and a zone with a fractional offset is floored to the whole hour
+    (00:00 IST is 18:30 UTC → 18:00). Only origins whose ``horizon`` hours are all rows of
+    ``load`` without a gap, with ``max(min_history_hours, 1)`` hours of the city's rows before,
+    are kept.
 
-class _SplitModel(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
-
-class OutOfTimeConfig(_SplitModel):
-    """Arguments of :func:`out_of_time`."""
-
-    kind: Literal["out_of_time"] = "out_of_time"
-    val_start: ConfigTime | None = None
-    test_start: ConfigTime
-    test_end: ConfigTime | None = None
-    gap_hours: int = Field(0, ge=0)
-
-
-class RollingOriginConfig(_SplitModel):
-    """Arguments of :func:`rolling_origin`."""
-
-    kind: Literal["rolling_origin"] = "rolling_origin"
-    n_folds: int = Field(ge=1)
-    horizon_hours: int = Field(ge=1)
-    step_hours: int | None = Field(None, ge=1)
-    mode: Literal["expanding", "sliding"] = "expanding"
-    train_hours: int | None = Field(None, ge=1)
-    gap_hours: int = Field(0, ge=0)
-    val_hours: int = Field(0, ge=0)
-    end: ConfigTime | None = None
-
-
-class CityWiseConfig(_SplitModel):
-    """Arguments of :func:`city_wise`."""
-
-    kind: Literal["city_wise"] = "city_wise"
-    k: int = Field(1, ge=1)
-    n_splits: int | None = Field(None, ge=1)
-    seed: int = 0
-    cities: list[str] | None = None
-    val_start: ConfigTime | None = None
-
-
-AnySplitConfig = OutOfTimeConfig | RollingOriginConfig | CityWiseConfig
-#: Use as a field type in experiment configs; the ``kind`` key picks the model.
-SplitConfig = Annotated[AnySplitConfig, Field(discriminator="kind")]
-
-
-@cache
-def _adapter() -> TypeAdapter[Any]:
-    return TypeAdapter(SplitConfig)
-
-
-def parse_split_config(data: Mapping[str, Any]) -> AnySplitConfig:
-    """Validate a mapping (e.g. a YAML section) into the config model its ``kind`` names."""
-    return _adapter().validate_python(dict(data))
-
-
-def make_splits(df: pd.DataFrame, config: AnySplitConfig | Mapping[str, Any]) -> list[Split]:
-    """The splits a config describes (a one-element list for ``out_of_time``)."""
-    cfg = config if isinstance(config, BaseModel) else parse_split_config(config)
-    params = cfg.model_dump(exclude={"kind"})
-    if isinstance(cfg, OutOfTimeConfig):
-        return [out_of_time(df, **params)]
-    if isinstance(cfg, RollingOriginConfig):
-        return rolling_origin(df, **params)
-    return city_wise(df, **params)
+    Returns:
+        ``city_id``, ``origin`` (UTC, ``load``'s timestamp dtype), sorted by city and origin.
+    """
+    if not 0 <= hour_local <= 23:
+        raise SplitError(f"hour_local: must be 0..23, got {hour_local!r}")
+    lo, hi = pd.Timestamp(start), pd.Timestamp(end)
+    zones = cities.set_index("city_id")["timezone"]
+    parts = [pd.DataFrame({schema.CITY: pd.Series(dtype=str), "origin": pd.DatetimeIndex([])})]
+    for city, ts in load.groupby(schema.CITY, sort=True)[schema.TIME]:
+        tz = str(zones[city])
+        lo_w = lo if lo.tzinfo is None else lo.tz_convert(tz).tz_localize(None)
+        hi_w = hi if hi.tzinfo is None else hi.tz_convert(tz).tz_localize(None)
+        days = pd.date_range(lo_w.normalize() - pd.Timedelta(days=1), hi_w.normalize(), freq="D")
+        wall = days + pd.Timedelta(hours=hour_local)
+        utc = wall.tz_localize(tz, ambiguous=np.ones(len(wall), bool), nonexistent="shift_forward")
+        utc = utc.tz_convert("UTC").floor("h")
+        keep = np.asarray(utc >= lo if lo.tzinfo else wall >= lo_w)
+        keep &= np.asarray(utc < hi if hi.tzinfo else wall < hi_w)
+        o = utc[keep].as_unit("ns").asi8
+        t = np.sort(pd.DatetimeIndex(ts).as_unit("ns").asi8)
+        if not len(t):
+            continue
+        pos = np.searchsorted(t, o)
+        at, last = np.minimum(pos, len(t) - 1), np.minimum(pos + horizon - 1, len(t) - 1)
+        full = (t[at] == o) & (pos + horizon - 1 < len(t))
+        full &= t[last] - o == (horizon - 1) * HOUR.value  # no gap inside the horizon
+        full &= o - t[0] >= max(min_history_hours, 1) * HOUR.value
+        parts.append(pd.DataFrame({schema.CITY: str(city), "origin": pd.DatetimeIndex(o[full])}))
+    out = pd.concat(parts, ignore_index=True)
+    out["origin"] = pd.to_datetime(out["origin"], utc=True).astype(load[schema.TIME].dtype)
+    return out.sort_values([schema.CITY, "origin"], ignore_index=True)

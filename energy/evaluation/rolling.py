@@ -1,6 +1,7 @@
 """Rolling-origin mechanics shared by every validation scheme in :mod:`energy.evaluation.schemes`.
 
-* :func:`day_ahead_origins`: one origin per city and day at a local hour (midnight by default).
+* :func:`day_ahead_origins`: one origin per city and day at a local hour (midnight by default);
+  :func:`subset`: a data set's rows (both from :mod:`energy.data.splits`).
 * :func:`forecast_origins`: forecasts from every origin in one call (fast: trusts the model
   contract that load at or after an origin is ignored) or one call per origin time with that load
   hidden (strict: slower, exact), plus the ensemble's per-member forecasts when it has them.
@@ -22,7 +23,9 @@ import numpy as np
 import pandas as pd
 
 from energy import schema
+from energy.data import splits
 from energy.data.dataset import Dataset
+from energy.data.splits import subset as subset  # re-exported: promotion uses it
 from energy.evaluation.metrics import metrics_table, naive_scales
 from energy.models.base import Forecaster
 
@@ -40,46 +43,12 @@ def day_ahead_origins(
     hour_local: int = 0,
     horizon: int = 24,
 ) -> pd.DataFrame:
-    """One origin per city and day at ``hour_local``:00 local time (cities table time zone).
-
-    ``start`` and ``end`` bound the origins, ``[start, end)``. A date or naive time is read as a
-    wall-clock time in **each city's own time zone** (``"2021-03-01"`` is local midnight of
-    1 March in every city, a different UTC instant per city); a tz-aware time is an instant and
-    applies as such. An hour skipped by a DST change moves forward; an ambiguous one takes the
-    first (summer-time) occurrence. Only origins whose ``horizon`` hours are all rows of the load
-    table, with at least one earlier row, are kept.
-
-    Returns:
-        ``city_id``, ``origin`` (UTC, the load table's dtype), sorted by city and origin.
-    """
-    if not 0 <= hour_local <= 23:
-        raise ValueError(f"hour_local: must be 0..23, got {hour_local!r}")
-    lo, hi = pd.Timestamp(start), pd.Timestamp(end)
-    parts = [pd.DataFrame({schema.CITY: pd.Series(dtype=str), "origin": pd.DatetimeIndex([])})]
-    for city, ts in data.load.groupby(schema.CITY, sort=True)[schema.TIME]:
-        tz = data.timezone_of(str(city))
-        lo_w = lo if lo.tzinfo is None else lo.tz_convert(tz).tz_localize(None)
-        hi_w = hi if hi.tzinfo is None else hi.tz_convert(tz).tz_localize(None)
-        days = pd.date_range(lo_w.normalize() - pd.Timedelta(days=1), hi_w.normalize(), freq="D")
-        wall = days + pd.Timedelta(hours=hour_local)
-        utc = wall.tz_localize(tz, ambiguous=np.ones(len(wall), bool), nonexistent="shift_forward")
-        utc = utc.tz_convert("UTC")
-        keep = np.asarray(utc >= lo if lo.tzinfo else wall >= lo_w)
-        keep &= np.asarray(utc < hi if hi.tzinfo else wall < hi_w)
-        o = utc[keep].as_unit("ns").asi8
-        t = np.sort(pd.DatetimeIndex(ts).as_unit("ns").asi8)
-        if not len(t):
-            continue
-        pos = np.searchsorted(t, o)
-        at = np.minimum(pos, len(t) - 1)
-        end_ = np.minimum(pos + horizon - 1, len(t) - 1)
-        full = (pos >= 1) & (pos + horizon - 1 < len(t)) & (t[at] == o)
-        full &= t[end_] - o == (horizon - 1) * HOUR.value  # no gap inside the horizon
-        origins = pd.DatetimeIndex(o[full], tz="UTC")
-        parts.append(pd.DataFrame({schema.CITY: str(city), "origin": origins}))
-    out = pd.concat(parts, ignore_index=True)
-    out["origin"] = pd.to_datetime(out["origin"], utc=True).astype(data.load[schema.TIME].dtype)
-    return out.sort_values([schema.CITY, "origin"], ignore_index=True)
+    """One origin per city and day at ``hour_local``:00 local time in ``[start, end)``, each with
+    its whole horizon in ``data``: :func:`energy.data.splits.day_ahead_origins` on a data set
+    (a date or naive time is a wall-clock time in each city's zone)."""
+    return splits.day_ahead_origins(
+        data.load, data.cities, start, end, horizon=horizon, hour_local=hour_local
+    )
 
 
 def horizon_hours(origins: pd.DataFrame, horizon: int) -> pd.MultiIndex:
@@ -284,13 +253,6 @@ def fresh_model(model: ModelLike) -> Forecaster:
     return model()
 
 
-def subset(data: Dataset, mask: Any) -> Dataset:
-    """``data`` with the load rows where ``mask`` (boolean array or positional indices) holds."""
-    m = np.asarray(mask)
-    load = data.load[m] if m.dtype == bool else data.load.iloc[m]
-    return Dataset(load.reset_index(drop=True), data.cities, data.events, data.manifest)
-
-
 def to_utc(value: str | pd.Timestamp) -> pd.Timestamp:
     ts = pd.Timestamp(value)
     return ts.tz_localize("UTC") if ts.tzinfo is None else ts.tz_convert("UTC")
@@ -353,6 +315,7 @@ def run(
         "first_origin": str(origins["origin"].min()),
         "last_origin": str(origins["origin"].max()),
         "last_fit_row": last_fit_row,
+        "train_cities": list(getattr(model, "train_cities_", [])),
         "strict": o.strict,
         "weather": "actual (ex-post)" if o.weather is None else "supplied forecast",
         "scales": s168,

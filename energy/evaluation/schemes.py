@@ -91,6 +91,13 @@ def _time_fold(
     return r
 
 
+def _skipped(name: str, reason: str, o: RunOptions) -> BacktestResult:
+    """A city-wise result without predictions, saying why the model was not evaluated."""
+    o.say(f"skipping city-wise validation: {reason}")
+    empty = pd.DataFrame(columns=[schema.CITY, "origin", schema.TIME, "step", "y", "yhat"])
+    return BacktestResult(name, empty, info={"scheme": "citywise"}, skipped=reason)
+
+
 # ---- schemes -----------------------------------------------------------------------------------
 def backtest(
     model: ModelLike,
@@ -195,6 +202,7 @@ def kfold_backtest(
     *,
     train_days: int | None = None,
     val_days: int = 14,
+    end: str | pd.Timestamp | None = None,
     hour_local: int = 0,
     members: bool = True,
     strict: bool = False,
@@ -204,7 +212,8 @@ def kfold_backtest(
     """Rolling-origin K-fold backtest: a fresh model per fold, day-ahead origins in its window.
 
     Folds come from :func:`energy.data.splits.rolling_origin`: UTC test windows of
-    ``test_days_per_fold`` days, the last ending with the data; ``expanding`` training or
+    ``test_days_per_fold`` days, the last ending at ``end`` (naive = UTC; default with the data),
+    so the K windows tile ``[end − K·days, end)`` without overlap; ``expanding`` training or
     ``sliding`` over ``train_days``; ``val_days`` of validation just before each test window.
     Origins are at local ``hour_local``:00 with their whole horizon inside the window, so folds
     never share a forecast hour. Predictions carry a ``fold`` column; ``info["folds"]`` holds
@@ -218,6 +227,7 @@ def kfold_backtest(
         mode=mode,
         train_hours=None if train_days is None else train_days * 24,
         val_hours=val_days * 24,
+        end=end,
     )
     results = []
     for split in folds:
@@ -265,11 +275,7 @@ def citywise(
             f"{probe.kind} cannot forecast cities absent from training "
             "(capabilities.supports_unseen_cities is False)"
         )
-        o.say(f"skipping city-wise validation: {reason}")
-        empty = pd.DataFrame(columns=[schema.CITY, "origin", schema.TIME, "step", "y", "yhat"])
-        return BacktestResult(
-            name or probe.kind, empty, info={"scheme": "citywise"}, skipped=reason
-        )
+        return _skipped(name or probe.kind, reason, o)
     t = data.load[schema.TIME]
     hi = t.max() + HOUR if end is None else to_utc(end)
     lo = hi - pd.Timedelta(days=test_days) if start is None else to_utc(start)
@@ -288,7 +294,13 @@ def citywise(
         if not with_history:
             view.load[[c for c in (schema.LOAD, schema.LOAD_RAW) if c in view.load]] = np.nan
         seen = data.load[held & before]
-        r = run(fresh_model(model), view, origins, o, truth=data.load, seen=seen, fit_on=fit_on)
+        try:
+            r = run(fresh_model(model), view, origins, o, truth=data.load, seen=seen, fit_on=fit_on)
+        except ValueError as e:  # e.g. a seasonal naive: an unseen city with no load to repeat
+            if with_history:
+                raise
+            why = f"{probe.kind} cannot forecast held-out cities without their load history ({e})"
+            return _skipped(name or probe.kind, why, o)
         results.append((split.name, r))
         r.info["test_cities"] = list(split.test_cities)
     return combine(results, "citywise")

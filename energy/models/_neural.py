@@ -31,70 +31,28 @@ import logging
 from abc import abstractmethod
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, ClassVar, Literal
+from typing import Any, ClassVar
 
 import numpy as np
 import pandas as pd
 import torch
-from pydantic import Field
 from torch import nn
 
 from energy import schema
 from energy.data.dataset import Dataset
-from energy.features import FeatureConfig, FeaturePipeline
+from energy.features import FeaturePipeline
 from energy.features.windows import TARGET, SequenceWindows, split_columns
 from energy.models._frame import FrameIndex, utc_hours
 from energy.models._torch_loop import EpochHook, LoopConfig, State, fit_loop, seed_everything
 from energy.models.backend import current_backend
 from energy.models.base import Capabilities, Forecaster, ModelConfig, Param
+from energy.models.configs import NeuralConfig
 from energy.models.level_norm import level_columns
 
 log = logging.getLogger(__name__)
 WEIGHTS_FILE, NET_FILE, FEATURES_DIR = "weights.pt", "net.json", "features"
 CODE = "city_code"
 _PREDICT_BATCH = 1024  # origins per inference batch: bounds the gathered (batch, L + H, C) array
-
-
-class NeuralConfig(ModelConfig):
-    """Hyper-parameters shared by the sequence models. Defaults are sized for a 2-core CPU.
-
-    ``lookback`` 72 rather than the seed's 168: the load lags (up to two weeks) and rolling
-    statistics already carry the weekly pattern, and on GEFCom2012 a 72 h lookback was both more
-    accurate for the same CPU time and 3-5× cheaper per window (bench/neural_cpu.py). Batches of
-    64 rather than 256 gave four times the updates for about the same CPU time per window and
-    lowered day-ahead MAPE from 6.4 to 6.0 % (LSTM) and from 7.4 to 6.5 % (Transformer).
-    """
-
-    features: FeatureConfig = FeatureConfig()
-    lookback: int = Field(default=72, ge=1, description="hours of history per window (L)")
-    batch_size: int = Field(default=64, ge=1, description="windows per optimiser step")
-    epochs: int = Field(default=10, ge=1, description="maximum epochs")
-    lr: float = Field(default=2e-3, gt=0)
-    weight_decay: float = Field(default=1e-4, ge=0)
-    patience: int = Field(default=3, ge=0, description="early stopping; 0 = never stop early")
-    scheduler: Literal["plateau", "cosine", "none"] = "plateau"
-    loss: Literal["mse", "l1", "huber"] = Field(default="l1", description="on scaled load")
-    grad_clip: float | None = Field(default=1.0, gt=0)
-    max_train_windows_per_epoch: int | None = Field(
-        default=16_384, ge=1, description="random windows drawn per epoch; None = all"
-    )
-    stride: int = Field(default=1, ge=1, description="hours between training window starts")
-    val_stride: int = Field(default=4, ge=1, description="hours between validation windows")
-    num_threads: int = Field(default=1, ge=1, description="torch intra-op threads")
-    use_city_embedding: bool = True
-    normalize_level: bool = Field(
-        default=True, description="subtract each window's mean load (see models.level_norm)"
-    )
-    device: str = "cpu"
-
-    def loop_config(self) -> LoopConfig:
-        return LoopConfig(
-            epochs=self.epochs, batch_size=self.batch_size, lr=self.lr,
-            weight_decay=self.weight_decay, patience=self.patience, scheduler=self.scheduler,
-            grad_clip=self.grad_clip, loss=self.loss, seed=self.seed,
-            max_train_windows_per_epoch=self.max_train_windows_per_epoch,
-            num_threads=self.num_threads, device=self.device,
-        )  # fmt: skip
 
 
 def shared_search_space() -> dict[str, Param]:

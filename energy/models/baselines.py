@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Literal
 
 import numpy as np
 import pandas as pd
@@ -19,15 +18,11 @@ import pandas as pd
 from energy import schema
 from energy.data.dataset import Dataset
 from energy.models._frame import FrameIndex, target_hours, utc_hours
-from energy.models.base import Capabilities, Forecaster, ModelConfig
+from energy.models.base import Capabilities, Forecaster
+from energy.models.configs import SeasonalNaiveConfig, VanillaMLRConfig
 
 NAIVE_FILE = "seasonal_naive.json"
 MLR_FILE = "mlr.npz"
-
-
-class SeasonalNaiveConfig(ModelConfig):
-    season_hours: Literal[24, 168] = 168
-    """Season length: 24 repeats yesterday, 168 repeats the same hour last week."""
 
 
 class SeasonalNaive(Forecaster):
@@ -186,6 +181,8 @@ class VanillaMLR(Forecaster):
     """
 
     kind = "vanilla_mlr"
+    Config = VanillaMLRConfig
+    config: VanillaMLRConfig
 
     @property
     def capabilities(self) -> Capabilities:

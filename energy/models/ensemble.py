@@ -16,7 +16,8 @@ Errors and regressions are computed on loads divided by each city's mean trainin
 large city does not decide the weights alone. With ``inverse_error`` the members early-stop on the
 period that weights them, which flatters early-stopped members a little; stacking's out-of-fold
 forecasts come from members that never saw the fold. Day-ahead origins are each city's local
-midnights (converted to UTC, floored to the hour for zones with a fractional offset).
+midnights (:func:`energy.data.splits.day_ahead_origins`: converted to UTC, floored to the hour for
+zones with a fractional offset), each with its whole horizon in the rows.
 
 On disk (besides the base layout)::
 
@@ -39,7 +40,7 @@ from scipy.optimize import nnls
 
 from energy import schema
 from energy.data.dataset import Dataset
-from energy.data.splits import SplitError, rolling_origin
+from energy.data.splits import SplitError, day_ahead_origins, rolling_origin, subset
 from energy.models.base import MAX_HORIZON, Capabilities, Forecaster, ModelConfig, check_horizon
 from energy.models.spec import ModelSpec
 
@@ -208,7 +209,7 @@ class EnsembleForecaster(Forecaster):
                 self._fall_back("inverse_error", "mean", f"train shorter than {cfg.val_days} days")
                 return "mean"
             scored = self._score(
-                self._fit_members(_rows(train, before), _rows(train, ~before)),
+                self._fit_members(subset(train, before), subset(train, ~before)),
                 train,
                 train.load[~before],
             )
@@ -257,7 +258,7 @@ class EnsembleForecaster(Forecaster):
             if origins.empty:
                 continue
             log.info("ensemble: stacking %s, %d origins", fold.name, len(origins))
-            members = self._fit_members(_rows(train, (t < fold.train_end).to_numpy()), None)
+            members = self._fit_members(subset(train, (t < fold.train_end).to_numpy()), None)
             parts.append(self._forecast(members, frame, train, origins))
         if not parts:
             return "no day-ahead origin fits in the stacking folds"
@@ -267,7 +268,9 @@ class EnsembleForecaster(Forecaster):
         self, frame: pd.DataFrame, cities: pd.DataFrame, start: pd.Timestamp, end: pd.Timestamp
     ) -> pd.DataFrame:
         history = self.capabilities.min_history_hours
-        return day_ahead_origins(frame, cities, start, end, self.config.horizon, history)
+        return day_ahead_origins(
+            frame, cities, start, end, horizon=self.config.horizon, min_history_hours=history
+        )
 
     def _forecast(
         self,
@@ -335,35 +338,7 @@ def _normalise(w: np.ndarray) -> np.ndarray:
     return np.where(bad, 1.0 / w.shape[1], w / np.where(bad, 1.0, total))
 
 
-# ---- day-ahead origins ----------------------------------------------------------------------
-def day_ahead_origins(
-    frame: pd.DataFrame,
-    cities: pd.DataFrame,
-    start: pd.Timestamp,
-    end: pd.Timestamp,
-    horizon: int,
-    min_history_hours: int = 0,
-) -> pd.DataFrame:
-    """``city_id, origin``: each city's local midnights ``o`` (UTC, floored to the hour) with
-    ``start ≤ o``, ``o + horizon ≤ end`` and ``min_history_hours`` of the city's rows before."""
-    tz = cities.set_index("city_id")["timezone"]
-    out = []
-    for city, t in frame.groupby(schema.CITY, sort=True)[schema.TIME]:
-        lo = max(start, t.min() + min_history_hours * HOUR)
-        hi = end - horizon * HOUR
-        if lo > hi:
-            continue
-        zone = tz[city]
-        days = pd.date_range(lo.tz_convert(zone).date(), hi.tz_convert(zone).date(), freq="D")
-        local = days.tz_localize(zone, ambiguous="NaT", nonexistent="shift_forward").dropna()
-        o = local.tz_convert("UTC").floor("h").as_unit("us")  # the schema's resolution
-        o = o[(o >= lo) & (o <= hi)]
-        out.append(pd.DataFrame({schema.CITY: city, "origin": o}))
-    if not out:
-        return pd.DataFrame({schema.CITY: pd.Series(dtype=str), "origin": pd.Series(dtype=object)})
-    return pd.concat(out, ignore_index=True)
-
-
+# ---- actuals ------------------------------------------------------------------------------
 def actuals(frame: pd.DataFrame, origins: pd.DataFrame, horizon: int) -> np.ndarray:
     """Observed load (MW) ``(len(origins), horizon)`` at ``origin + step − 1 h``; NaN if absent."""
     series = frame.set_index([schema.CITY, schema.TIME])[schema.LOAD]
@@ -371,9 +346,3 @@ def actuals(frame: pd.DataFrame, origins: pd.DataFrame, horizon: int) -> np.ndar
     times = times + pd.to_timedelta(np.tile(np.arange(horizon), len(origins)), unit="h")
     idx = pd.MultiIndex.from_arrays([np.repeat(origins[schema.CITY].to_numpy(), horizon), times])
     return series.reindex(idx).to_numpy(np.float64).reshape(len(origins), horizon)
-
-
-def _rows(ds: Dataset, mask: pd.Series | np.ndarray) -> Dataset:
-    """``ds`` restricted to some load rows (cities, events and manifest kept)."""
-    load = ds.load[np.asarray(mask)].reset_index(drop=True)
-    return Dataset(load=load, cities=ds.cities, events=ds.events, manifest=ds.manifest)

@@ -9,34 +9,10 @@ from __future__ import annotations
 
 from typing import ClassVar
 
-from pydantic import Field, field_validator
-
-from energy.models._neural import NeuralConfig, NeuralForecaster, shared_search_space
+from energy.models._neural import NeuralForecaster, shared_search_space
 from energy.models.base import ModelConfig, Param
+from energy.models.configs import LSTMConfig
 from energy.models.lstm_net import LSTMNet, LSTMNetConfig
-
-
-class LSTMConfig(NeuralConfig):
-    """LSTM hyper-parameters (plus the shared ones of :class:`NeuralConfig`)."""
-
-    hidden_sizes: list[int] = Field(
-        default_factory=lambda: [64, 32], description="LSTM width per stacked layer"
-    )
-    dropout: float = Field(default=0.2, ge=0, lt=1)
-    head_hidden: int = Field(default=64, ge=1, description="width of the per-step MLP head")
-    future_dim: int = Field(default=16, ge=1, description="projection of each step's covariates")
-    city_embedding_dim: int = Field(default=8, ge=1)
-    # an LSTM window is ~4x cheaper than a Transformer one on CPU: twice the windows per epoch
-    max_train_windows_per_epoch: int | None = Field(
-        default=32_768, ge=1, description="random windows drawn per epoch; None = all"
-    )
-
-    @field_validator("hidden_sizes")
-    @classmethod
-    def _positive(cls, v: list[int]) -> list[int]:
-        if not v or any(s < 1 for s in v):
-            raise ValueError("hidden_sizes: one or more positive layer widths")
-        return v
 
 
 class LSTMForecaster(NeuralForecaster):

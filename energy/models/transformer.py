@@ -7,30 +7,12 @@ dim_feedforward=1024``; the defaults here are small enough for a 2-core CPU.
 
 from __future__ import annotations
 
-from typing import ClassVar, Self
+from typing import ClassVar
 
-from pydantic import Field, model_validator
-
-from energy.models._neural import NeuralConfig, NeuralForecaster, shared_search_space
+from energy.models._neural import NeuralForecaster, shared_search_space
 from energy.models.base import ModelConfig, Param
+from energy.models.configs import TransformerConfig
 from energy.models.transformer_net import TransformerNet, TransformerNetConfig
-
-
-class TransformerConfig(NeuralConfig):
-    """Transformer hyper-parameters (plus the shared ones of :class:`NeuralConfig`)."""
-
-    d_model: int = Field(default=32, ge=1)
-    n_heads: int = Field(default=2, ge=1)
-    n_layers: int = Field(default=2, ge=1)
-    dim_feedforward: int = Field(default=64, ge=1)
-    dropout: float = Field(default=0.1, ge=0, lt=1)
-    lr: float = Field(default=1e-3, gt=0)  # 2e-3 made the validation loss jumpy
-
-    @model_validator(mode="after")
-    def _heads_divide_width(self) -> Self:
-        if self.d_model % self.n_heads:
-            raise ValueError(f"d_model {self.d_model} must be divisible by n_heads {self.n_heads}")
-        return self
 
 
 class TransformerForecaster(NeuralForecaster):

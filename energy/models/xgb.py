@@ -29,68 +29,23 @@ import json
 import logging
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
-from itertools import pairwise
 from pathlib import Path
-from typing import Any, Literal, Self
+from typing import Any
 
 import numpy as np
 import pandas as pd
 import xgboost as xgb
-from pydantic import Field, model_validator
 
 from energy import schema
 from energy.data.dataset import Dataset
-from energy.features import FeatureConfig, FeaturePipeline
-from energy.features.lags import default_lags
+from energy.features import FeaturePipeline
 from energy.models._frame import FrameIndex, target_hours, utc_hours
 from energy.models.backend import current_backend
-from energy.models.base import Capabilities, Forecaster, ModelConfig, Param
+from energy.models.base import Capabilities, Forecaster, Param
+from energy.models.configs import XGBoostConfig
 
 log = logging.getLogger(__name__)
 STATE_FILE = "xgb.json"
-
-
-class XGBoostConfig(ModelConfig):
-    """Hyper-parameters; ``features.horizon`` is the longest horizon the model forecasts (hours)."""
-
-    features: FeatureConfig = FeatureConfig()
-    strategy: Literal["shared", "per_step"] = "per_step"
-    """``per_step`` won bench/xgb_direct.py on GEFCom2012 day-ahead: 6.79 vs 7.30 % MAPE."""
-    step_groups: tuple[int, ...] = (6, 12)
-    """``per_step``: last step of each group before the final one, which ends at the horizon."""
-    max_depth: int = Field(default=6, ge=1, le=20)
-    learning_rate: float = Field(default=0.1, gt=0, le=1)
-    n_estimators: int = Field(default=100, ge=1)
-    early_stopping_rounds: int | None = Field(default=50, ge=1)
-    subsample: float = Field(default=1.0, gt=0, le=1)
-    colsample_bytree: float = Field(default=1.0, gt=0, le=1)
-    min_child_weight: float = Field(default=1.0, ge=0)
-    reg_lambda: float = Field(default=1.0, ge=0)
-    val_fraction: float = Field(default=0.1, gt=0, lt=1)
-    """Without ``val``: the last fraction of the training span is held out for early stopping."""
-    n_jobs: int = Field(default=2, ge=1)
-    tree_method: Literal["hist", "approx", "exact"] = "hist"
-
-    @model_validator(mode="after")
-    def _check_groups(self) -> Self:
-        g = self.step_groups
-        if any(b < 1 for b in g) or any(b2 <= b1 for b1, b2 in pairwise(g)):
-            raise ValueError(f"step_groups: must be increasing positive steps, got {g}")
-        return self
-
-    def group_ends(self) -> list[int]:
-        """Last step of every model's group: ``[H]`` for shared, else ``step_groups`` + ``[H]``."""
-        h = self.features.horizon
-        if self.strategy == "shared":
-            return [h]
-        return [b for b in self.step_groups if b < h] + [h]
-
-    def features_for(self, end: int) -> FeatureConfig:
-        """Feature config of the group ending at step ``end``: lags ``>= end`` only."""
-        if end == self.features.horizon:
-            return self.features
-        lags = sorted({*default_lags(end), *(self.features.lags or ())})
-        return self.features.model_copy(update={"horizon": end, "lags": tuple(lags)})
 
 
 class XGBoostForecaster(Forecaster):
