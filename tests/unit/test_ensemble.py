@@ -18,13 +18,13 @@ from pydantic import ValidationError
 
 from energy import schema
 from energy.data.dataset import Dataset
+from energy.data.splits import day_ahead_origins
 from energy.data.synthetic import generate
 from energy.models import kinds as registry
 from energy.models.base import Capabilities, Forecaster, ModelConfig
 from energy.models.ensemble import (
     EnsembleForecaster,
     actuals,
-    day_ahead_origins,
     inverse_error_weights,
     stacking_weights,
 )
@@ -132,22 +132,7 @@ def test_inverse_error_weights() -> None:
     np.testing.assert_allclose(inverse_error_weights(preds, y)[1], [1.0, 0.0])
 
 
-# ---- origins and actuals --------------------------------------------------------------------
-def test_day_ahead_origins_are_local_midnights_across_dst_and_fractional_offsets() -> None:
-    cities = pd.DataFrame(
-        {"city_id": ["ny", "del"], "timezone": ["America/New_York", "Asia/Kolkata"]}
-    )
-    t = pd.date_range("2021-03-10", "2021-03-20", freq="h", tz="UTC")
-    frame = pd.DataFrame({schema.CITY: np.repeat(["ny", "del"], len(t)), schema.TIME: t.append(t)})
-    o = day_ahead_origins(frame, cities, t[0], t[-1] + HOUR, 24, min_history_hours=48)
-    ny = o[o[schema.CITY] == "ny"]["origin"]
-    assert ny.iloc[0] == pd.Timestamp("2021-03-12 05:00", tz="UTC")  # first with 48 h history
-    assert pd.Timestamp("2021-03-15 04:00", tz="UTC") in set(ny)  # EDT from 14 March
-    assert (ny + 24 * HOUR <= t[-1] + HOUR).all()
-    dl = o[o[schema.CITY] == "del"]["origin"]
-    assert (dl.dt.hour == 18).all() and (dl.dt.minute == 0).all()  # 00:00 IST = 18:30 UTC, floored
-
-
+# ---- actuals --------------------------------------------------------------------
 def test_actuals_reads_origin_plus_step(data: Dataset) -> None:
     o = pd.DataFrame({schema.CITY: ["syn-001"], "origin": [_utc("2020-01-10 08:00")]})
     y = actuals(data.load, o, 3)
@@ -159,7 +144,7 @@ def test_actuals_reads_origin_plus_step(data: Dataset) -> None:
 def test_mean_is_the_average_of_members_and_exposes_member_predictions(data: Dataset) -> None:
     ens = _ensemble("mean").fit(data)
     assert ens.method_used_ == "mean" and ens.step_weights(24).shape == (24, 2)
-    o = day_ahead_origins(data.load, data.cities, _utc("2020-02-01"), _utc("2020-02-05"), 24)
+    o = day_ahead_origins(data.load, data.cities, _utc("2020-02-01"), _utc("2020-02-05"))
     parts = ens.member_predictions(data.load, data.cities, o, 24)
     assert set(parts) == {"good", "low"} and parts["good"].shape == (len(o), 24)
     np.testing.assert_allclose(parts["low"], 0.6 * parts["good"])

@@ -7,9 +7,9 @@ import re
 import numpy as np
 import pandas as pd
 import pytest
-from pydantic import ValidationError
 
 from energy.data import splits as sp
+from energy.data.dataset import Dataset
 from energy.data.splits import Split, SplitError
 
 pytestmark = pytest.mark.unit
@@ -278,33 +278,38 @@ def test_city_wise_errors(kwargs: dict, message: str) -> None:
         sp.city_wise(_frame(n_cities=3, days=2), **kwargs)
 
 
-# ---- config dispatch ----------------------------------------------------------------------------
-def test_make_splits_dispatches_on_kind(df: pd.DataFrame) -> None:
-    by_config = sp.make_splits(
-        df, {"kind": "rolling_origin", "n_folds": 2, "horizon_hours": 24, "gap_hours": 1}
+# ---- applying splits: data set rows and day-ahead origins ----------------------------------------
+def test_subset_takes_rows_by_mask_or_index_and_keeps_the_rest() -> None:
+    load = _frame(n_cities=2, days=2)
+    cities = pd.DataFrame({"city_id": ["c0", "c1"], "timezone": ["UTC", "UTC"]})
+    data = Dataset(load, cities, manifest={"content_hash": "h"})
+    (split,) = sp.city_wise(load, k=1, n_splits=1)
+    by_index = sp.subset(data, split.test)
+    by_mask = sp.subset(data, (load["city_id"] == split.test_cities[0]).to_numpy())
+    for part in (by_index, by_mask):
+        assert set(part.load["city_id"]) == set(split.test_cities) and len(part.load) == 48
+        assert part.cities is data.cities and part.manifest == data.manifest
+        assert list(part.load.index) == list(range(48))
+
+
+def test_day_ahead_origins_are_local_midnights_across_dst_and_fractional_offsets() -> None:
+    cities = pd.DataFrame(
+        {"city_id": ["ny", "del"], "timezone": ["America/New_York", "Asia/Kolkata"]}
     )
-    direct = sp.rolling_origin(df, n_folds=2, horizon_hours=24, gap_hours=1)
-    for a, b in zip(by_config, direct, strict=True):
-        np.testing.assert_array_equal(a.train, b.train)
-        np.testing.assert_array_equal(a.test, b.test)
-    (oot,) = sp.make_splits(df, sp.OutOfTimeConfig(test_start="2021-01-25"))
-    assert oot.name == "out-of-time"
-    cities = sp.make_splits(df, {"kind": "city_wise", "k": 2, "seed": 3})
-    assert [s.name for s in cities] == ["cities-0", "cities-1"]
-
-
-@pytest.mark.parametrize(
-    ("data", "message"),
-    [
-        ({"kind": "out_of_time", "test_start": "2021-01-25", "tset_end": "x"}, "tset_end"),
-        ({"kind": "k_fold", "n_folds": 3}, "does not match any of the expected tags"),
-        ({"kind": "rolling_origin", "n_folds": 0, "horizon_hours": 24}, "n_folds"),
-        ({"kind": "out_of_time", "test_start": "soon"}, "cannot parse 'soon'"),
-    ],
-)
-def test_split_config_is_strict(data: dict, message: str) -> None:
-    with pytest.raises(ValidationError, match=message):
-        sp.parse_split_config(data)
+    t = pd.date_range("2021-03-10", "2021-03-20", freq="h", tz="UTC")
+    frame = pd.DataFrame({"city_id": np.repeat(["ny", "del"], len(t)), "timestamp": t.append(t)})
+    o = sp.day_ahead_origins(frame, cities, t[0], t[-1] + H, horizon=24, min_history_hours=48)
+    ny = o[o["city_id"] == "ny"]["origin"]
+    assert ny.iloc[0] == pd.Timestamp("2021-03-12 05:00", tz="UTC")  # first with 48 h history
+    assert pd.Timestamp("2021-03-15 04:00", tz="UTC") in set(ny)  # EDT from 14 March
+    assert (ny + 24 * H <= t[-1] + H).all()
+    dl = o[o["city_id"] == "del"]["origin"]
+    assert len(dl) == 7 and (dl.dt.hour == 18).all()  # 00:00 IST = 18:30 UTC, floored
+    # naive bounds are each city's wall clock; a 6-hour origin needs 6 rows, not 24
+    six = sp.day_ahead_origins(frame, cities, "2021-03-19", "2021-03-20", horizon=6)
+    assert list(six["city_id"]) == ["del", "ny"]
+    with pytest.raises(SplitError, match="hour_local"):
+        sp.day_ahead_origins(frame, cities, t[0], t[-1], hour_local=24)
 
 
 # ---- properties over random parameters ----------------------------------------------------------
