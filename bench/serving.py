@@ -101,7 +101,7 @@ def batch_package(out: Path, n_cities: int) -> Path:
 
     cfg = load_config("cpu")
     for kind in ("lstm", "transformer"):
-        cfg.models[kind] = {**cfg.models[kind], "epochs": 1}
+        cfg.models[kind] = cfg.models[kind].model_copy(update={"epochs": 1})
     load, cities, events = generate(n_cities, 120, seed=1)
     data = Dataset(load, cities, events, manifest={"content_hash": f"bench-{n_cities}"})
     train, val = split_validation(data, cfg.ensemble.val_days)

@@ -83,8 +83,8 @@ def test_tpe_beats_a_poor_start_asha_stops_and_mlflow_gets_runs(
     # the tuned profile is the input profile with the tuned fields: `energy train` can read it
     cfg = load_config(tmp_path / "out" / "best.yaml")
     xgb_cfg = cfg.models["xgboost"]
-    assert xgb_cfg["max_depth"] == best["params"]["max_depth"]
-    assert xgb_cfg["n_estimators"] == 60 and cfg.ensemble.val_days == 7
+    assert xgb_cfg.max_depth == best["params"]["max_depth"]
+    assert xgb_cfg.n_estimators == 60 and cfg.ensemble.val_days == 7
 
     # MLflow: a tune parent run with one child run per trial, with its params and curve
     c = tracking.client()
