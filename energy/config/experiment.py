@@ -26,7 +26,7 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import Any, Literal, Self
+from typing import Any, Literal, Self, cast
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
@@ -34,8 +34,8 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_valida
 from energy.config.errors import ConfigError, error_lines
 from energy.evaluation.settings import BacktestSettings
 from energy.features.config import FeatureConfig
-from energy.models.base import MAX_HORIZON, ModelConfig
-from energy.models.configs import MEMBER_CONFIGS, MemberConfig, NeuralConfig
+from energy.models.base import MAX_HORIZON
+from energy.models.configs import MEMBER_CONFIGS, AnyMemberConfig, MemberConfig, NeuralConfig
 from energy.models.spec import ModelSpec
 
 CONFIG_DIR = Path(__file__).resolve().parent / "profiles"
@@ -133,14 +133,15 @@ class ExperimentConfig(BaseModel):
         return self
 
     # ---- typed access ---------------------------------------------------------------------------
-    def member(self, name: str) -> ModelConfig:
+    def member(self, name: str) -> AnyMemberConfig:
         """The typed config of a member or a baseline (baselines take the shared seed)."""
         if name in self.models:
             return self.models[name]
         if name in self.baselines:
             cls = MEMBER_CONFIGS[name]
             shared = {"seed": self.seed, "features": self.features}
-            return cls.model_validate({k: v for k, v in shared.items() if k in cls.model_fields})
+            found = cls.model_validate({k: v for k, v in shared.items() if k in cls.model_fields})
+            return cast(AnyMemberConfig, found)
         known = ", ".join(["ensemble", *self.models, *self.baselines])
         raise ValueError(f"--model: {name!r} is not in this config (have: {known})")
 
@@ -151,12 +152,12 @@ class ExperimentConfig(BaseModel):
             spec = ModelSpec(kind="ensemble", config=self.ensemble_config())
         else:
             m = self.member(name)
-            spec = ModelSpec(kind=str(getattr(m, "kind")), config=m.model_dump())
+            spec = ModelSpec(kind=m.kind, config=m.model_dump())
         if self.scope == "per_city":
             return ModelSpec(kind="per_city", config={"model": spec.model_dump()})
         return spec
 
-    # ---- mappings for callers that build from dicts -----------------------------------------------
+    # ---- mappings for callers that build from dicts -------------------------------------------
     def member_configs(self) -> dict[str, dict[str, Any]]:
         """``{name: config}`` for every model of the ensemble, ready for ``kinds.create``."""
         return {name: m.model_dump() for name, m in self.models.items()}
@@ -178,7 +179,16 @@ class ExperimentConfig(BaseModel):
         """The resolved config as YAML; :func:`load_config` reads it back to an equal config."""
         data = self.model_dump(mode="json")
         data["models"] = {n: {"kind": m.pop("kind"), **m} for n, m in data["models"].items()}
-        return yaml.safe_dump(data, sort_keys=False, default_flow_style=None, width=100)
+        return yaml.dump(data, Dumper=_FlowLists, sort_keys=False, width=100)
+
+
+class _FlowLists(yaml.SafeDumper):
+    """Block mappings, one-line lists (``lags: [24, 48, 168]``), as the profiles are written."""
+
+
+_FlowLists.add_representer(
+    list, lambda d, v: d.represent_sequence("tag:yaml.org,2002:seq", v, flow_style=True)
+)
 
 
 def resolve_path(path: str | os.PathLike[str]) -> Path:

@@ -349,10 +349,12 @@ def city_wise(
 # ---- applying splits ---------------------------------------------------------------------------
 def subset(data: Dataset, mask: Any) -> Dataset:
     """``data`` with the load rows where ``mask`` (boolean array or positional indices) holds;
-    cities, events and manifest kept. The one way to slice a data set by rows."""
+    cities, events, manifest and quality report kept. The one way to slice a data set by rows."""
     m = np.asarray(mask)
     load = data.load[m] if m.dtype == bool else data.load.iloc[m]
-    return Dataset(load.reset_index(drop=True), data.cities, data.events, data.manifest)
+    return Dataset(
+        load.reset_index(drop=True), data.cities, data.events, data.manifest, data.quality
+    )
 
 
 def day_ahead_origins(

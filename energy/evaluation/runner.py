@@ -11,7 +11,8 @@
                           the last ending at ``--end`` or with the data
 ``out-of-time``           one fit strictly before the test window ``[--start, --end)`` (UTC;
                           default the last ``backtest.test_days`` days), the last ``val_days``
-                          before it for early stopping (:func:`~energy.evaluation.schemes.out_of_time`)
+                          before it for early stopping
+                          (:func:`~energy.evaluation.schemes.out_of_time`)
 ``citywise``              cold start: per split, fit on the other cities and forecast the held-out
                           ones over ``[--start, --end)`` (UTC; default the last
                           ``backtest.test_days`` days) (:func:`~energy.evaluation.schemes.citywise`)

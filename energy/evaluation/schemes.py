@@ -265,8 +265,10 @@ def citywise(
     seasonal naive). MASE scales come from the held-out cities' own load before the first origin
     (never shown to the model without ``with_history``).
 
-    A model without ``capabilities.supports_unseen_cities`` is not run: the result has
-    ``skipped`` set to the reason and no predictions.
+    A model without ``capabilities.supports_unseen_cities`` is not run, and one that fails on
+    held-out cities without their load history (a seasonal naive has nothing to repeat) stops:
+    the result has ``skipped`` set to the reason and no predictions. Each fold's ``info`` names
+    its ``test_cities`` and the ``train_cities`` of its model.
     """
     o = RunOptions(horizon, hour_local, members, False, None, name, progress)
     probe = fresh_model(model)
