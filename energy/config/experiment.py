@@ -35,23 +35,24 @@ from energy.config.errors import ConfigError, error_lines
 from energy.evaluation.settings import BacktestSettings
 from energy.features.config import FeatureConfig
 from energy.models.base import MAX_HORIZON
-from energy.models.configs import MEMBER_CONFIGS, AnyMemberConfig, MemberConfig, NeuralConfig
+from energy.models.configs import (
+    MEMBER_CONFIGS,
+    AnyMemberConfig,
+    EnsembleWeighting,
+    MemberConfig,
+    NeuralConfig,
+)
 from energy.models.spec import ModelSpec
 
 CONFIG_DIR = Path(__file__).resolve().parent / "profiles"
 SHARED_FIELDS = ("features", "seed")  # experiment-level values a member inherits unless set
 
 
-class EnsembleSettings(BaseModel):
-    """How the ensemble weights its members (the ``ensemble`` kind's fields besides members)."""
+class EnsembleSettings(EnsembleWeighting):
+    """The profile's ``ensemble:`` section: the ensemble kind's weighting settings, stacking by
+    default (the kind's own default is the plain mean)."""
 
-    model_config = ConfigDict(extra="forbid")
     method: Literal["mean", "inverse_error", "stacking"] = "stacking"
-    per_step: bool = True
-    stacking_folds: int = Field(default=2, ge=1)
-    stacking_fold_days: int = Field(default=14, ge=1)
-    val_days: int = Field(default=28, ge=1)
-    nonneg: bool = True
 
 
 class PromotionSettings(BaseModel):

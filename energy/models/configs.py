@@ -13,7 +13,7 @@ from __future__ import annotations
 from itertools import pairwise
 from typing import TYPE_CHECKING, Annotated, Literal, Self
 
-from pydantic import Field, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from energy.features.config import FeatureConfig
 from energy.features.lags import default_lags
@@ -166,6 +166,26 @@ class TransformerConfig(NeuralConfig):
         if self.d_model % self.n_heads:
             raise ValueError(f"d_model {self.d_model} must be divisible by n_heads {self.n_heads}")
         return self
+
+
+# ---- ensemble weighting ------------------------------------------------------------------------
+class EnsembleWeighting(BaseModel):
+    """How an ensemble weights its members: the ``ensemble`` kind's settings besides its members
+    and horizon (:class:`energy.models.ensemble.EnsembleConfig`), and a profile's ``ensemble:``."""
+
+    model_config = ConfigDict(extra="forbid")
+    method: Literal["mean", "inverse_error", "stacking"] = "mean"
+    per_step: bool = True
+    """One weight row per horizon step (else one row for every step)."""
+    error_metric: Literal["mae", "mse"] = "mae"
+    stacking_folds: int = Field(default=2, ge=1)
+    stacking_fold_days: int = Field(default=14, ge=1)
+    val_days: int = Field(default=28, ge=1)
+    """Days at the end of ``train`` that weight ``inverse_error`` when ``fit`` gets no ``val``."""
+    nonneg: bool = True
+    """Stacking weights ≥ 0 (NNLS); False → ordinary least squares."""
+    sum_to_one: bool = True
+    """Normalise stacking weights to sum to one."""
 
 
 # ---- the union ----------------------------------------------------------------------------------

@@ -31,7 +31,7 @@ import json
 import logging
 import re
 from pathlib import Path
-from typing import Literal, Self
+from typing import Self
 
 import numpy as np
 import pandas as pd
@@ -42,6 +42,7 @@ from energy import schema
 from energy.data.dataset import Dataset
 from energy.data.splits import SplitError, day_ahead_origins, rolling_origin, subset
 from energy.models.base import MAX_HORIZON, Capabilities, Forecaster, ModelConfig, check_horizon
+from energy.models.configs import EnsembleWeighting
 from energy.models.spec import ModelSpec
 
 log = logging.getLogger(__name__)
@@ -51,24 +52,14 @@ HOUR = pd.Timedelta(hours=1)
 _MEMBER_NAME = re.compile(r"[A-Za-z][A-Za-z0-9_]*")
 
 
-class EnsembleConfig(ModelConfig):
-    """Members and how to weight them. Members are tuned separately; nothing here is searched."""
+class EnsembleConfig(ModelConfig, EnsembleWeighting):
+    """Members and how to weight them (:class:`~energy.models.configs.EnsembleWeighting`).
+    Members are tuned separately; nothing here is searched."""
 
     members: dict[str, ModelSpec] = Field(min_length=1)
     """name → {kind, config}; names become ``members/<name>/`` and ``yhat_<name>`` columns."""
-    method: Literal["mean", "inverse_error", "stacking"] = "mean"
     horizon: int = Field(24, ge=1, le=MAX_HORIZON)
     """Steps the weights are learnt for; later steps reuse the last step's weights."""
-    per_step: bool = True
-    error_metric: Literal["mae", "mse"] = "mae"
-    stacking_folds: int = Field(2, ge=1)
-    stacking_fold_days: int = Field(14, ge=1)
-    val_days: int = Field(28, ge=1)
-    """Days at the end of ``train`` that weight ``inverse_error`` when ``fit`` gets no ``val``."""
-    nonneg: bool = True
-    """Stacking weights ≥ 0 (NNLS); False → ordinary least squares."""
-    sum_to_one: bool = True
-    """Normalise stacking weights to sum to one."""
 
     @model_validator(mode="after")
     def _names(self) -> Self:
