@@ -192,12 +192,15 @@ def backtest_cmd(
 
     cfg = load_config(config)
     if scheme != "rolling":
-        from energy.evaluation.runner import backtest_models
+        from functools import partial
 
+        from energy.evaluation.runner import backtest_models, check_scheme
+
+        check_scheme(scheme, start, end)
         data_set = experiment.load_data(data, _cities_option(cities))
         names = [model, *(cfg.baselines if baselines and model == "ensemble" else [])]
         res = backtest_models(
-            {n: experiment.build_model(cfg, n) for n in names}, data_set, out, scheme,
+            {n: partial(experiment.build_model, cfg, n) for n in names}, data_set, out, scheme,
             start=start, end=end, settings=cfg.backtest, horizon=cfg.horizon,
             val_days=cfg.ensemble.val_days, seed=cfg.seed, progress=_progress,
         )  # fmt: skip

@@ -81,11 +81,11 @@ def run_scheme(
         The scheme's :class:`~energy.evaluation.rolling.BacktestResult`; multi-fold schemes have a
         ``fold`` column and ``info["folds"]``.
     """
+    check_scheme(scheme, start, end)
     s = settings or BacktestSettings()
     common: dict[str, Any] = {"horizon": horizon, "name": name, "progress": progress}
     if scheme == "rolling":
-        if start is None or end is None:
-            raise ValueError("--start/--end: both are required with --scheme rolling")
+        assert start is not None and end is not None
         return schemes.backtest(model, data, start=start, end=end, val_days=val_days, **common)
     lo, hi = _when(start, "--start"), _when(end, "--end")
     if hi is not None and lo is not None and hi <= lo:
@@ -114,7 +114,17 @@ def run_scheme(
             end=hi, test_days=s.test_days, val_days=val_days, with_history=s.with_history,
             **common,
         )  # fmt: skip
-    raise ValueError(f"--scheme: expected one of {', '.join(SCHEMES)}, got {scheme!r}")
+    raise AssertionError(scheme)  # check_scheme lets no other name through
+
+
+def check_scheme(
+    scheme: str, start: str | pd.Timestamp | None, end: str | pd.Timestamp | None
+) -> None:
+    """Refuse an unknown scheme, or rolling without its window, before any data is read."""
+    if scheme not in SCHEMES:
+        raise ValueError(f"--scheme: expected one of {', '.join(SCHEMES)}, got {scheme!r}")
+    if scheme == "rolling" and (start is None or end is None):
+        raise ValueError("--start/--end: both are required with --scheme rolling")
 
 
 def backtest_models(
@@ -130,12 +140,14 @@ def backtest_models(
     ``out``, the others' (baselines) to ``out/baselines/<name>``.
 
     Args:
-        models: name → model (the configured model first).
+        models: name → model, factory or kind (the configured model first); a factory builds
+            its model only when that model's turn comes.
         options: the keyword arguments of :func:`run_scheme` besides ``name`` and ``progress``.
 
     Returns:
         ``{"compare": table of overall metrics (reporting.compare), "results": name → result}``.
     """
+    check_scheme(scheme, options.get("start"), options.get("end"))
     out = Path(out)
     results: dict[str, BacktestResult] = {}
     for i, (name, model) in enumerate(models.items()):

@@ -115,10 +115,15 @@ def test_citywise_never_trains_on_the_held_out_city(cfg, data) -> None:
 def test_backtest_models_writes_each_models_files(cfg, data, tmp_path) -> None:
     names = ["xgboost", "seasonal_naive"]
     res = backtest_models(
-        {n: cfg.model_spec(n).build() for n in names}, data, tmp_path, "kfold",
-        settings=BacktestSettings(folds=2, fold_days=3), val_days=7, progress=None,
+        {n: cfg.model_spec(n).build() for n in names}, data, tmp_path, "rolling",
+        start="2007-02-20", end="2007-02-24", settings=BacktestSettings(), val_days=7,
+        progress=None,
     )  # fmt: skip
     assert list(res["compare"].index) == names
+    # rolling: local dates, one fit before the first origin (local midnight, 05:00 UTC in EST)
+    r = res["results"]["xgboost"]
+    assert r.info["scheme"] == "backtest" and set(r.predictions["origin"].dt.hour) == {5}
+    assert r.info["n_origins"] == 3 * 4
     for where in (tmp_path, tmp_path / "baselines" / "seasonal_naive"):
         assert {"predictions.parquet", "metrics.json", "mape_by_city.png"} <= {
             p.name for p in where.iterdir()
