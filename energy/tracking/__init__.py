@@ -1,9 +1,10 @@
 """Experiment tracking and the model registry: the only package that imports mlflow.
 
 Where runs go: ``MLFLOW_TRACKING_URI`` when set (e.g. ``http://127.0.0.1:5000`` from
-``make mlflow-server``), else an embedded SQLite store ``<cwd>/mlruns/mlflow.db`` with artifacts in
-``<cwd>/mlruns/artifacts``; always an absolute URI, because Ray moves the working directory of
-workers and trials (pass :func:`tracking_uri` to them explicitly). ``ENERGY_TRACKING=0`` (CLI:
+``make mlflow-server``), else an embedded SQLite store ``<ENERGY_HOME>/mlflow/mlflow.db`` with
+artifacts in ``<ENERGY_HOME>/mlflow/artifacts`` (:mod:`energy.home`; default ``~/.energy``);
+always an absolute URI, because Ray moves the working directory of workers and trials (pass
+:func:`tracking_uri` to them explicitly). ``ENERGY_TRACKING=0`` (CLI:
 ``--no-track``) turns tracking into a no-op; ``ENERGY_EXPERIMENT`` names the experiment
 (default ``energy``). An unreachable server is a :class:`TrackingUnavailableError` within seconds
 (not MLflow's minutes of HTTP retries).

@@ -8,6 +8,8 @@ import urllib.request
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from energy.home import mlflow_dir
+
 if TYPE_CHECKING:
     from mlflow import MlflowClient
 
@@ -35,11 +37,12 @@ def enabled() -> bool:
 
 
 def tracking_uri() -> str:
-    """``MLFLOW_TRACKING_URI``, else the absolute ``sqlite:////<cwd>/mlruns/mlflow.db``."""
+    """``MLFLOW_TRACKING_URI``, else the embedded ``sqlite:////<ENERGY_HOME>/mlflow/mlflow.db``:
+    absolute, from :func:`energy.home.home` (resolved once), never from the current folder."""
     uri = os.environ.get("MLFLOW_TRACKING_URI", "").strip()
     if uri:
         return uri
-    return f"sqlite:///{(Path.cwd() / 'mlruns' / 'mlflow.db').resolve()}"
+    return f"sqlite:///{mlflow_dir() / 'mlflow.db'}"
 
 
 def experiment_name() -> str:
