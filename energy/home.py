@@ -43,7 +43,7 @@ DEFAULT = "~/.energy"
 # submission id. Workers and Serve replicas do not get it.
 RAY_JOB_ENV = "RAY_JOB_CONFIG_JSON_ENV_VAR"
 OUTPUT_FLAGS = ("--out",)  # written by the job: relative is an error inside a job
-INPUT_FLAGS = ("--config", "--data")  # read by the job: relative means "in the uploaded code"
+INPUT_FLAGS = ("--config", "--data", "--tune-config")  # read: relative = in the uploaded code
 
 
 class HomeError(ValueError):

@@ -218,10 +218,12 @@ def backtest_cmd(
 def _add_commands() -> None:
     """Commands kept in their own modules (they import this one for the shared options)."""
     from energy.cli.serve import serve_cmd
+    from energy.cli.submit import submit_app
     from energy.cli.tune import tune_cmd
 
     app.command("tune")(tune_cmd)
     app.command("serve")(serve_cmd)
+    app.add_typer(submit_app, name="submit")
 
 
 _add_commands()
