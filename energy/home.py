@@ -24,7 +24,9 @@ first worker of a new package on another node deletes the driver's current folde
 ``os.getcwd()`` raises ``FileNotFoundError`` from then on (the same path comes back as a new
 folder, so imports from it still work). Ray also deletes the package when its cache evicts it
 and when the session ends, so nothing written there is durable. :func:`prepare_job_driver`
-moves the driver into ``<home>/jobs/<submission id>`` before any work.
+moves the driver, and the code it imports, into ``<home>/jobs/<submission id>`` before any work:
+imports that happen while the folder is being unpacked again would fail too (a package folder
+without its ``__init__.py`` yet imports as an empty namespace package).
 """
 
 from __future__ import annotations
@@ -32,6 +34,7 @@ from __future__ import annotations
 import functools
 import json
 import os
+import shutil
 import sys
 from collections.abc import Sequence
 from pathlib import Path
@@ -42,6 +45,7 @@ DEFAULT = "~/.energy"
 # dashboard/modules/job/job_supervisor.py, ``_get_driver_env_vars``); its metadata holds the
 # submission id. Workers and Serve replicas do not get it.
 RAY_JOB_ENV = "RAY_JOB_CONFIG_JSON_ENV_VAR"
+PREPARED = "ENERGY_JOB_DIR"  # set for a job driver running from its durable folder
 OUTPUT_FLAGS = ("--out",)  # written by the job: relative is an error inside a job
 INPUT_FLAGS = ("--config", "--data", "--tune-config")  # read: relative = in the uploaded code
 
@@ -177,10 +181,36 @@ def check_job_environment(start: Path, argv: Sequence[str] = ()) -> None:
         raise HomeError(f"{ENV}: {str(home())!r} is inside Ray's temporary package folder")
 
 
+def _relaunch(start: Path, here: Path, args: list[str]) -> list[str] | None:
+    """The command that runs this job entry point again from a copy of its code in
+    ``here/working_dir``, or None when the entry point is not a file of the package ``start``."""
+    import __main__
+
+    main_file = getattr(__main__, "__file__", None)
+    if not main_file or start not in Path(main_file).resolve().parents:
+        return None
+    code = here / "working_dir"
+    try:
+        shutil.copytree(start, code, dirs_exist_ok=True, ignore=shutil.ignore_patterns("*.pyc"))
+    except (OSError, shutil.Error) as e:
+        raise HomeError(f"{ENV}: cannot copy the job's code to {str(code)!r} ({e})") from None
+    paths = os.environ.get("PYTHONPATH", "").split(os.pathsep)
+    os.environ["PYTHONPATH"] = os.pathsep.join(str(code) if p == str(start) else p for p in paths)
+    spec = getattr(__main__, "__spec__", None)
+    if spec is not None and spec.name:
+        target = ["-m", spec.name.removesuffix(".__main__")]
+    else:
+        target = [str(code / Path(main_file).resolve().relative_to(start))]
+    return [sys.executable, *target, *args]
+
+
 def prepare_job_driver(argv: Sequence[str] | None = None) -> list[str]:
     """First call of a job entry point: outside a Ray job, ``argv`` unchanged. Inside one, check
-    where state goes (:func:`check_job_environment`) and the path flags
-    (:func:`job_arguments`), then move into ``<home>/jobs/<submission id>`` for the whole job.
+    where state goes (:func:`check_job_environment`) and the path flags (:func:`job_arguments`),
+    then leave Ray's package folder for good: copy the code to ``<home>/jobs/<id>/working_dir``,
+    move into ``<home>/jobs/<id>`` and run the entry point again from the copy (``os.execv``: the
+    same process), so neither the current folder nor a later import depends on the package that
+    another node may delete and unpack again meanwhile. Ray workers still get the package.
 
     A problem ends the process with one ``error: ...`` line and exit status 2 (``ENERGY_DEBUG=1``:
     the traceback), before any work.
@@ -192,19 +222,25 @@ def prepare_job_driver(argv: Sequence[str] | None = None) -> list[str]:
         The arguments to run the job with (input paths made absolute).
     """
     args = list(sys.argv[1:] if argv is None else argv)
-    if not in_ray_job():
-        return args
+    if not in_ray_job() or os.environ.get(PREPARED) == os.getcwd():
+        return args  # not a job, or already running from the copy in the durable folder
     try:
         start = Path(os.getcwd())  # the only read of the current folder, before any Ray work
         check_job_environment(start, args)
         args = job_arguments(args, start)
         here = ensure(jobs_dir() / str(submission_id()))
-        os.chdir(here)
-        os.environ[ENV] = str(home())  # subprocesses and local workers resolve the same home
+        command = _relaunch(start, here, args)
     except HomeError as e:
         if os.environ.get("ENERGY_DEBUG"):
             raise
         print(f"error: {e}", file=sys.stderr, flush=True)
         raise SystemExit(2) from None
-    print(f"[energy] job {submission_id()}: working folder {here}", file=sys.stderr, flush=True)
+    os.chdir(here)
+    os.environ[ENV] = str(home())  # the relaunched driver and its subprocesses: the same home
+    os.environ[PREPARED] = str(here)
+    print(f"[energy] job {submission_id()}: working folder {here} (started in {start})",
+          file=sys.stderr, flush=True)  # fmt: skip
+    if command is not None:
+        sys.stdout.flush()
+        os.execv(command[0], command)
     return args

@@ -25,8 +25,9 @@ def fresh_home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[None
     """Each test resolves ENERGY_HOME anew, with ``~`` in its sandbox and no tracking URI; the
     current folder is restored after it."""
     cwd = os.getcwd()
-    for var in (home.ENV, home.RAY_JOB_ENV, "ENERGY_TRACKING", "ENERGY_DEBUG"):
-        monkeypatch.delenv(var, raising=False)
+    for var in (home.ENV, home.RAY_JOB_ENV, home.PREPARED, "ENERGY_TRACKING", "ENERGY_DEBUG"):
+        monkeypatch.setenv(var, "")  # recorded, so that what the code sets is undone afterwards
+        monkeypatch.delenv(var)
     monkeypatch.delenv("MLFLOW_TRACKING_URI")  # set for the session by tests/conftest.py
     monkeypatch.setenv("HOME", str(tmp_path / "user"))
     home.reset()
@@ -166,3 +167,37 @@ def test_importing_energy_home_has_no_side_effects(tmp_path):
     out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True)
     assert out.stdout.strip() == "ok", out.stderr
     assert not (tmp_path / ".energy").exists()
+
+
+def test_the_driver_runs_again_from_a_copy_that_outlives_the_package(tmp_path):
+    """A real process as Ray starts a job's driver: ``python -m jobs.probe`` inside the package,
+    which then disappears (another node unpacking it again); later imports come from the copy."""
+    pkg = tmp_path / "runtime_resources" / "working_dir_files" / "_ray_pkg_6"
+    (pkg / "energy").mkdir(parents=True)
+    (pkg / "jobs").mkdir()
+    for name in ("__init__.py", "home.py"):
+        (pkg / "energy" / name).write_text((REPO / "energy" / name).read_text())
+    (pkg / "jobs" / "__init__.py").write_text("")
+    (pkg / "jobs" / "later.py").write_text("WHERE = __file__\n")
+    (pkg / "jobs" / "probe.py").write_text(
+        "import os, shutil, sys\n"
+        "from energy.home import prepare_job_driver\n"
+        "args = prepare_job_driver()\n"
+        f"shutil.rmtree({str(pkg)!r}, ignore_errors=True)\n"
+        "from jobs import later\n"
+        "print(os.getcwd(), later.WHERE, *args)\n"
+    )
+    meta = {"metadata": {"job_submission_id": "energy-probe-1"}}
+    env = {k: v for k, v in os.environ.items() if k not in ("MLFLOW_TRACKING_URI", home.PREPARED)}
+    env |= {home.RAY_JOB_ENV: json.dumps(meta), "PYTHONPATH": str(pkg),
+            home.ENV: str(tmp_path / "shared")}  # fmt: skip
+    out = subprocess.run(
+        [sys.executable, "-m", "jobs.probe", "--out", "/abs/out"],
+        cwd=pkg, env=env, capture_output=True, text=True, timeout=60,
+    )  # fmt: skip
+    assert out.returncode == 0, out.stderr
+    here = tmp_path / "shared" / "jobs" / "energy-probe-1"
+    cwd, where, *args = out.stdout.split()
+    assert (cwd, where) == (str(here), str(here / "working_dir" / "jobs" / "later.py"))
+    assert args == ["--out", "/abs/out"]
+    assert out.stderr.count("working folder") == 1  # moved once, then ran from the copy
