@@ -6,7 +6,7 @@ BIN     := $(VENV)/bin
 DATA    ?= ../shared/data
 DEMO    ?= data/gefcom2012
 
-.PHONY: install test test-fast lint demo bench clean mlflow-server
+.PHONY: install test test-fast lint demo cluster-demo bench clean mlflow-server
 
 $(BIN)/energy: pyproject.toml constraints.txt
 	$(PY) -m venv $(VENV)
@@ -51,6 +51,14 @@ demo: install
 	@echo "[demo] 5/5 forecast the held-out day over HTTP, compare with the actual load, stop"
 	$(BIN)/python -m serve_app.demo ask --data $(DEMO) --city $(DEMO_CITY) --port $(DEMO_PORT) \
 		--model energy-forecast
+
+# Train → register → serve on a real two-node Ray cluster started here with `ray start`
+# (cluster/demo.py): a real MLflow server, a training job (the first version becomes champion), a
+# second one with new code compared with that champion, `serve deploy cluster/serve.yaml` to the
+# cluster, one forecast over HTTP; then it stops only the processes it started (never `ray stop`).
+cluster-demo: install
+	@test -d $(DEMO) || $(BIN)/energy data import gefcom2012 $(DATA)/gefcom2012_load --out $(DEMO)
+	$(BIN)/python cluster/demo.py --data $(DEMO) --cities $(DEMO_CITIES)
 
 # Figures for the README and the issues; about 45 minutes on 2 cores. Peers need the bench extra.
 bench: install

@@ -140,7 +140,7 @@ def submit(sub: Submission, *, within_s: float = 60.0) -> str:
         client = JobSubmissionClient(sub.address)
     except (ConnectionError, RuntimeError, ValueError) as e:
         raise SubmitError(f"--address: no Ray job API at {sub.address!r} ({e})") from None
-    deadline = time.monotonic() + within_s
+    deadline, retry = time.monotonic() + within_s, False
     while True:
         try:
             return str(
@@ -151,6 +151,8 @@ def submit(sub: Submission, *, within_s: float = 60.0) -> str:
                 )
             )
         except RuntimeError as e:
+            if "already exists" in str(e) and retry:
+                return sub.submission_id  # our earlier attempt was accepted after all
             if "already exists" in str(e):
                 status = client.get_job_status(sub.submission_id)
                 raise SubmitError(
@@ -164,6 +166,7 @@ def submit(sub: Submission, *, within_s: float = 60.0) -> str:
             client.get_job_status(sub.submission_id)
             return sub.submission_id  # accepted after all
         except RuntimeError:
+            retry = True
             time.sleep(2)  # the head's job agent is starting: retry, bounded by within_s
 
 

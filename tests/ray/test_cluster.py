@@ -168,7 +168,7 @@ def run_job(sub: Submission, port: int, within_s: float = 420) -> tuple[str, str
     from ray.job_submission import JobSubmissionClient
 
     client = JobSubmissionClient(f"http://127.0.0.1:{port}")
-    job = submit(sub, within_s=120)
+    job = submit(sub, within_s=300)  # a loaded machine: the head's job agent starts late
     deadline = time.monotonic() + within_s
     while not (status := client.get_job_status(job)).is_terminal():
         assert time.monotonic() < deadline, client.get_job_logs(job)[-3000:]
