@@ -193,7 +193,8 @@ def _relaunch(start: Path, here: Path, args: list[str]) -> list[str] | None:
     try:
         shutil.copytree(start, code, dirs_exist_ok=True, ignore=shutil.ignore_patterns("*.pyc"))
     except (OSError, shutil.Error) as e:
-        raise HomeError(f"{ENV}: cannot copy the job's code to {str(code)!r} ({e})") from None
+        why = " ".join(str(e).split())[:200]  # shutil.Error lists every file: keep one line
+        raise HomeError(f"{ENV}: cannot copy the job's code to {str(code)!r} ({why})") from None
     paths = os.environ.get("PYTHONPATH", "").split(os.pathsep)
     os.environ["PYTHONPATH"] = os.pathsep.join(str(code) if p == str(start) else p for p in paths)
     spec = getattr(__main__, "__spec__", None)

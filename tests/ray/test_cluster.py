@@ -18,6 +18,7 @@ runtime env gives it. The Ray Train paths are tested on the local instance
 from __future__ import annotations
 
 import os
+import re
 import shutil
 import signal
 import socket
@@ -178,9 +179,10 @@ def run_job(sub: Submission, port: int, within_s: float = 420) -> tuple[str, str
 
 def package_replaced(cluster, logs: str) -> bool:
     """Whether a node's runtime-env agent deleted and re-unpacked this job's package folder."""
-    pkg = next(w for w in logs.split() if "/working_dir_files/_ray_pkg_" in w).rstrip(".,")
+    pkg = re.search(r"started in (\S+/working_dir_files/_ray_pkg_[0-9a-f]+)", logs)
+    assert pkg is not None, logs[-3000:]
     found = Path(cluster.head_node.get_session_dir_path(), "logs").glob("runtime_env*.log")
-    return any(f"Removing {pkg} " in p.read_text(errors="replace") for p in found)
+    return any(f"Removing {pkg[1]} " in p.read_text(errors="replace") for p in found)
 
 
 def state_in_ray_temp(cluster) -> list[Path]:
