@@ -32,6 +32,7 @@ import subprocess
 import sys
 import tempfile
 import time
+import urllib.error
 import urllib.request
 from pathlib import Path
 from typing import Any
@@ -68,14 +69,18 @@ def free_port() -> int:
         return int(s.getsockname()[1])
 
 
-def wait_http(url: str, what: str, within_s: float = 300) -> None:
-    """Poll ``url`` until it answers 200 (readiness of a server this script started)."""
+def wait_http(url: str, what: str, within_s: float = 300, ok: tuple[int, ...] = (200,)) -> None:
+    """Poll ``url`` until it answers with a status in ``ok`` (readiness of a server this script
+    started)."""
     deadline = time.monotonic() + within_s
     while True:
         try:
             with urllib.request.urlopen(url, timeout=3) as r:
-                if r.status == 200:
+                if r.status in ok:
                     return
+        except urllib.error.HTTPError as e:
+            if e.code in ok:
+                return
         except OSError:
             pass
         if time.monotonic() > deadline:
@@ -129,6 +134,10 @@ def demo(args: argparse.Namespace, root: Path) -> None:
     gcs, dash, client, serve_port = free_port(), free_port(), free_port(), free_port()
     env = dict(os.environ)
     env.pop("RAY_ADDRESS", None)
+    if "RAY_AUTH_MODE" not in env and (Path.home() / ".ray" / "auth_token").is_file():
+        # `ray start --head` turns token auth on when a token exists; the second node, the job
+        # client and `serve deploy` then need the mode said explicitly (../shared/NOTES.md)
+        env["RAY_AUTH_MODE"] = "token"
     mlflow_url = f"http://127.0.0.1:{free_port()}"
     env |= {"MLFLOW_TRACKING_URI": mlflow_url, "ENERGY_HOME": str(root / "energy-home")}
     address = f"http://127.0.0.1:{dash}"
@@ -153,7 +162,7 @@ def demo(args: argparse.Namespace, root: Path) -> None:
          "--disable-usage-stats"], env)  # fmt: skip
     run([ray, "start", "--address", f"127.0.0.1:{gcs}", "--num-cpus", "1",
          "--temp-dir", str(root / "ray-node2"), "--disable-usage-stats"], env)  # fmt: skip
-    wait_http(f"{address}/api/version", "the Ray dashboard")
+    wait_http(f"{address}/api/version", "the Ray dashboard", ok=(200, 401))  # 401: token auth
 
     cfg = root / "demo.yaml"
     cfg.write_text(yaml.safe_dump(CONFIG))
@@ -202,11 +211,17 @@ def main() -> None:
     args = ap.parse_args()
     args.mlflow = None
     root = Path(args.keep or tempfile.mkdtemp(prefix="energy-cluster-demo-")).resolve()
+    if root.is_dir() and any(root.iterdir()):
+        raise SystemExit(f"error: --keep: {str(root)!r} is not empty (the demo starts afresh)")
     root.mkdir(parents=True, exist_ok=True)
     say(f"state in {root}")
     try:
         demo(args, root)
+    except subprocess.CalledProcessError as e:
+        say(f"error: `{' '.join(map(str, e.cmd[:3]))} ...` exited with status {e.returncode}")
+        raise SystemExit(1) from None
     finally:
+        signal.signal(signal.SIGINT, signal.SIG_IGN)  # a second Ctrl-C must not skip the cleanup
         say("7/7 stopping what this demo started")
         stop_started(root, args.mlflow)
 

@@ -127,12 +127,13 @@ def plan(
     return replace(sub, submission_id=submission_id)
 
 
-def submit(sub: Submission, *, within_s: float = 60.0) -> str:
+def submit(sub: Submission, *, within_s: float = 180.0) -> str:
     """Send ``sub`` to the cluster; returns its submission id.
 
-    A loaded head may answer "No available agent" although it accepted the job: the id is looked
-    up before trying again, so a retry never starts a second job. A job already submitted under
-    the id is an error that says how to see it or run it again.
+    A head whose job agent is still starting answers "No available agent" (for over a minute on
+    a loaded machine), sometimes although it accepted the job: the id is looked up before trying
+    again, for up to ``within_s``, so a retry never starts a second job. A job already
+    submitted under the id is an error that says how to see it or run it again.
     """
     from ray.job_submission import JobSubmissionClient
 
