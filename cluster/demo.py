@@ -159,9 +159,11 @@ def demo(args: argparse.Namespace, root: Path) -> None:
     run([ray, "start", "--head", "--port", str(gcs), "--dashboard-port", str(dash),
          "--dashboard-host", "127.0.0.1", "--include-dashboard=true", "--num-cpus", "1",
          "--ray-client-server-port", str(client), "--temp-dir", str(root / "ray-head"),
-         "--disable-usage-stats"], env)  # fmt: skip
+         "--dashboard-agent-listen-port", str(free_port()), "--disable-usage-stats"],
+        env)  # fmt: skip  # every port chosen free: the job API needs the head's agent
     run([ray, "start", "--address", f"127.0.0.1:{gcs}", "--num-cpus", "1",
-         "--temp-dir", str(root / "ray-node2"), "--disable-usage-stats"], env)  # fmt: skip
+         "--temp-dir", str(root / "ray-node2"), "--dashboard-agent-listen-port",
+         str(free_port()), "--disable-usage-stats"], env)  # fmt: skip
     wait_http(f"{address}/api/version", "the Ray dashboard", ok=(200, 401))  # 401: token auth
 
     cfg = root / "demo.yaml"

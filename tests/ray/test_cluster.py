@@ -70,10 +70,13 @@ def two_nodes(tmp_path_factory: pytest.TempPathFactory):
                 "num_cpus": 1, "resources": {"head_node": 1}, "include_dashboard": True,
                 "dashboard_host": "127.0.0.1", "dashboard_port": port,
                 "object_store_memory": 150 * 1024**2,
+                "dashboard_agent_listen_port": _free_port(),  # the default 52365 may be taken
             },
         )  # fmt: skip
     try:
-        worker = cluster.add_node(num_cpus=1, resources={"second_node": 1})
+        worker = cluster.add_node(
+            num_cpus=1, resources={"second_node": 1}, dashboard_agent_listen_port=_free_port()
+        )
         ray.init(address=cluster.address, log_to_driver=False)
         yield cluster, worker, port, user_home
     finally:
