@@ -17,12 +17,14 @@ from __future__ import annotations
 
 import sys
 
+from energy.home import prepare_job_driver
+
 
 def main(argv: list[str] | None = None) -> None:
     """``energy tune`` with ``argv`` (default: the command line)."""
     from energy.cli.main import main as cli_main
 
-    args = sys.argv[1:] if argv is None else argv
+    args = prepare_job_driver(sys.argv[1:] if argv is None else argv)  # before any work
     cli_main(["tune", *args])
 
 
