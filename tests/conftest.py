@@ -20,11 +20,14 @@ def shared_data() -> Path:
 
 @pytest.fixture(scope="session", autouse=True)
 def mlflow_store(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    """One temporary SQLite tracking store for the whole session, absolute, so that no test (nor
+    """One temporary SQLite tracking store and ENERGY_HOME for the whole session, absolute, so that
+    no test (nor
     a CLI subprocess or Ray worker it starts: they inherit the environment) writes into the repo.
     A fresh store costs ~5 s of schema migrations once; tests use unique registered-model names."""
     uri = f"sqlite:///{tmp_path_factory.mktemp('mlflow') / 'mlflow.db'}"
     with pytest.MonkeyPatch.context() as mp:
         mp.setenv("MLFLOW_TRACKING_URI", uri)
+        # durable state (monitoring store, schedules, job folders) never lands in the real ~/.energy
+        mp.setenv("ENERGY_HOME", str(tmp_path_factory.mktemp("energy_home")))
         mp.delenv("ENERGY_TRACKING", raising=False)
         yield uri
