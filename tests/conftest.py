@@ -21,8 +21,8 @@ def shared_data() -> Path:
 @pytest.fixture(scope="session", autouse=True)
 def mlflow_store(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     """One temporary SQLite tracking store and ENERGY_HOME for the whole session, absolute, so that
-    no test (nor
-    a CLI subprocess or Ray worker it starts: they inherit the environment) writes into the repo.
+    no test (nor a CLI subprocess or Ray worker it starts: they inherit the environment) writes
+    into the repo or the real home folder.
     A fresh store costs ~5 s of schema migrations once; tests use unique registered-model names."""
     uri = f"sqlite:///{tmp_path_factory.mktemp('mlflow') / 'mlflow.db'}"
     with pytest.MonkeyPatch.context() as mp:
