@@ -19,9 +19,12 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
+from serve_app.auth import DEFAULT_TOKEN_ENV, load_token, require_token_off_loopback
+from serve_app.limits import Limits
 from serve_app.loader import ModelSource
 
 APP_NAME = "energy"
+_LIMITS = Limits()  # the defaults
 
 
 class ServeOptions(BaseModel):
@@ -56,6 +59,21 @@ class ServeOptions(BaseModel):
     )
     max_batch_size: int = Field(default=16, ge=1)
     batch_wait_timeout_s: float = Field(default=0.02, ge=0)
+    backoff_max_s: float = Field(
+        default=300.0, gt=0, description="longest wait between retries of a broken champion"
+    )
+    # limits (serve_app/limits.py): 413 / 422 / 503 naming the limit
+    max_body_bytes: int = Field(default=_LIMITS.max_body_bytes, ge=1024)
+    max_batch_cities: int = Field(default=_LIMITS.max_batch_cities, ge=1)
+    max_batch_starts: int = Field(default=_LIMITS.max_batch_starts, ge=1)
+    request_timeout_s: float = Field(default=_LIMITS.request_timeout_s, gt=0)
+    # bearer token (serve_app/auth.py): read by the replicas, never part of user_config
+    token_file: str | None = Field(
+        default=None, description="file holding the API token (e.g. a mounted secret)"
+    )
+    token_env: str = Field(
+        default=DEFAULT_TOKEN_ENV, description="else: environment variable holding the token"
+    )
 
     @model_validator(mode="after")
     def _one_source(self) -> ServeOptions:
@@ -72,8 +90,12 @@ class ServeOptions(BaseModel):
 
     def settings(self) -> dict[str, Any]:
         """The deployment's ``user_config`` (changeable without restarting replicas)."""
-        keys = ("poll_s", "cache_size", "max_batch_size", "batch_wait_timeout_s")
-        return {k: getattr(self, k) for k in keys}
+        keys = ("poll_s", "cache_size", "max_batch_size", "batch_wait_timeout_s", "backoff_max_s")
+        return {k: getattr(self, k) for k in (*keys, *Limits.model_fields)}
+
+    def auth(self) -> dict[str, Any]:
+        """Where the replicas find the token (a path or a variable name, never the token)."""
+        return {"token_file": self.token_file, "token_env": self.token_env}
 
     def autoscaling(self) -> dict[str, Any]:
         return {
@@ -97,7 +119,7 @@ def build_app(options: ServeOptions) -> Any:
         ray_actor_options={"num_cpus": options.num_cpus},
         user_config=options.settings(),
     )
-    return dep.bind(options.source().to_dict(), options.settings())
+    return dep.bind(options.source().to_dict(), options.settings(), options.auth())
 
 
 def app(args: dict[str, Any]) -> Any:
@@ -118,10 +140,18 @@ def serve_forever(
 
     With ``RAY_ADDRESS`` set the app is deployed to that cluster and the call returns (the
     cluster keeps serving); without it a local Ray instance is started and stopped here.
+
+    Raises:
+        serve_app.auth.AuthConfigError: ``host`` is not a loopback address and no token is
+            configured, or the token file cannot be read (checked before anything starts).
     """
     from ray import serve
 
     from energy.distributed import connect, disconnect
+
+    auth = load_token(options.token_file, options.token_env)
+    require_token_off_loopback(host, auth)
+    progress("bearer-token authentication on" if auth else "no token: the API is open (loopback)")
 
     if os.environ.get("RAY_ADDRESS"):
         progress(f"connecting to the Ray cluster at {os.environ['RAY_ADDRESS']}")
@@ -131,7 +161,12 @@ def serve_forever(
     info = connect(num_cpus=num_cpus, dashboard=False, loopback=True, log_to_driver=False)
     address = None if info.address == "local" else info.address
     try:
-        serve.start(http_options={"host": host, "port": port}, proxy_location="HeadOnly")
+        # the proxy's timeout is the outer bound: the replica answers its own JSON 503 first
+        timeout = options.request_timeout_s + 10
+        serve.start(
+            http_options={"host": host, "port": port, "request_timeout_s": timeout},
+            proxy_location="HeadOnly",
+        )
         progress(f"deploying {options.source().describe()} (loading and warming the model)")
         t0 = time.perf_counter()
         serve.run(build_app(options), name=APP_NAME, route_prefix="/", blocking=False)

@@ -13,7 +13,10 @@ runs in a worker thread, so ``/healthz`` and metrics stay responsive under load.
 
 Errors: the forecast path raises typed :class:`energy.forecast.ForecastError` s (field + value);
 one handler here answers them with the status :func:`serve_app.service.http_status` gives
-(404 / 422 / 503). Pydantic's own request errors are 422 naming the field, as before.
+(404 / 422 / 503). Pydantic's own request errors are 422 naming the field, as before. Limits and
+the optional token (:mod:`serve_app.limits`, :mod:`serve_app.auth`) answer 401 / 413 / 422 / 503
+naming the limit; a surprise is a 500 with an incident id, its details only in the replica's log.
+One request's surprise inside an ``@serve.batch`` batch fails that request only.
 
 Hot reload: a daemon thread polls the source (registry alias or package directory) every
 ``poll_s`` seconds; ``reconfigure`` (the deployment's ``user_config``) changes the settings or the
@@ -36,6 +39,15 @@ from ray import serve
 from ray.serve import metrics
 
 from energy.forecast.errors import ForecastError, ModelUnavailableError
+from serve_app.auth import DEFAULT_TOKEN_ENV, load_token, require_token_off_loopback
+from serve_app.limits import (
+    GuardSettings,
+    LimitError,
+    Limits,
+    RequestGuard,
+    check_batch,
+    timeout_error,
+)
 from serve_app.loader import ModelHolder, ModelSource
 from serve_app.schemas import (
     BatchForecastRequest,
@@ -47,7 +59,7 @@ from serve_app.schemas import (
     Health,
     ModelInfo,
 )
-from serve_app.service import ForecastService, http_status
+from serve_app.service import ForecastService, InternalForecastError, http_status
 
 log = logging.getLogger("energy.serve")
 DEFAULT_SETTINGS: dict[str, Any] = {
@@ -55,11 +67,16 @@ DEFAULT_SETTINGS: dict[str, Any] = {
     "cache_size": 4096,  # memoised forecasts without supplied weather or history; 0 = off
     "max_batch_size": 16,
     "batch_wait_timeout_s": 0.02,
+    "backoff_max_s": 300.0,  # longest wait between retries of a champion that fails to load
+    **Limits().model_dump(),  # max_body_bytes, max_batch_cities, max_batch_starts, timeout
 }
 _ERRORS: dict[int | str, dict[str, Any]] = {
+    401: {"model": ErrorBody, "description": "missing or wrong bearer token (when one is set)"},
     404: {"model": ErrorBody, "description": "unknown city"},
+    413: {"model": ErrorBody, "description": "body over max_body_bytes"},
     422: {"model": ErrorBody, "description": "invalid field (named, with the value sent)"},
-    503: {"model": ErrorBody, "description": "no model loaded yet"},
+    500: {"model": ErrorBody, "description": "a bug: an incident id, details in the server log"},
+    503: {"model": ErrorBody, "description": "no model loaded yet, or request_timeout_s passed"},
 }
 
 api = FastAPI(
@@ -96,6 +113,32 @@ async def _forecast_error(_: Request, exc: ForecastError) -> JSONResponse:
     return _error(http_status(exc), str(exc), exc.field, exc.value)
 
 
+@api.exception_handler(LimitError)
+async def _limit_error(_: Request, exc: LimitError) -> JSONResponse:
+    return JSONResponse(jsonable_encoder(exc.body()), exc.status, headers=exc.headers)
+
+
+@api.exception_handler(Exception)
+async def _surprise(_: Request, exc: Exception) -> JSONResponse:
+    """Anything unexpected: a 500 with an incident id; the details stay in the replica's log."""
+    err = InternalForecastError.logged(exc, "request")
+    return _error(500, str(err))
+
+
+def _replica_guard() -> GuardSettings | None:
+    """The limits and token of the replica serving this request (its ``reconfigure`` may change
+    them); None outside a replica."""
+    try:
+        deployment = serve.get_replica_context().servable_object
+    except Exception:
+        return None
+    return getattr(deployment, "guard", None)
+
+
+# applied before FastAPI reads the body: a refused request is never parsed
+api.add_middleware(RequestGuard, settings=_replica_guard)
+
+
 class _Metrics:
     """Forecast-specific Prometheus metrics (Serve adds its own per-route request metrics)."""
 
@@ -117,10 +160,33 @@ class _Metrics:
             boundaries=[1, 2, 4, 8, 16, 32],
         )  # fmt: skip
         self.reloads = metrics.Counter("energy_model_reloads", "Champion switches seen")
+        # the alert: 1 while the source's current model fails to load (the replica keeps
+        # serving its last good one); the counter counts every failed attempt
+        self.load_failing = metrics.Gauge(
+            "energy_model_load_failing", "1 while loading the current champion fails"
+        )
+        self.load_failures = metrics.Counter(
+            "energy_model_load_failures", "Failed attempts to load the champion"
+        )
 
     def observe(self, endpoint: str, status: int, t0: float) -> None:
         self.requests.inc(tags={"endpoint": endpoint, "status": str(status)})
         self.latency.observe((time.perf_counter() - t0) * 1000, tags={"endpoint": endpoint})
+
+
+def _proxy_host() -> str:
+    """The address Serve's HTTP proxy listens on (asked of the controller; 127.0.0.1 when it
+    cannot be asked, e.g. outside a cluster)."""
+    try:
+        import ray
+        from ray.serve._private.constants import SERVE_CONTROLLER_NAME, SERVE_NAMESPACE
+
+        controller = ray.get_actor(SERVE_CONTROLLER_NAME, namespace=SERVE_NAMESPACE)
+        config: Any = ray.get(controller.get_http_config.remote(), timeout=30)
+        return str(config.host)
+    except Exception:
+        log.warning("serve: could not ask the controller for the HTTP host", exc_info=True)
+        return "127.0.0.1"
 
 
 # Serve pickles the class when it is decorated: everything it uses must be defined above.
@@ -129,13 +195,26 @@ class _Metrics:
 class ForecastDeployment:
     """One replica: the current model, its poller and the HTTP routes."""
 
-    def __init__(self, source: dict[str, Any], settings: dict[str, Any] | None = None) -> None:
+    def __init__(
+        self,
+        source: dict[str, Any],
+        settings: dict[str, Any] | None = None,
+        auth: dict[str, Any] | None = None,
+    ) -> None:
         self.settings = {**DEFAULT_SETTINGS, **(settings or {})}
+        auth = auth or {}
+        self.auth = load_token(auth.get("token_file"), auth.get("token_env", DEFAULT_TOKEN_ENV))
+        require_token_off_loopback(_proxy_host(), self.auth)  # refuse to start open on a network
+        self.guard = GuardSettings(Limits.model_validate(self.settings), self.auth)
         self.holder = ModelHolder(
-            ModelSource.from_dict(source), cache_size=int(self.settings["cache_size"])
+            ModelSource.from_dict(source),
+            cache_size=int(self.settings["cache_size"]),
+            backoff_base_s=float(self.settings["poll_s"]),
+            backoff_max_s=float(self.settings["backoff_max_s"]),
         )
         self._m = _Metrics()
-        self.holder.refresh()  # the replica starts with the model when there is one
+        self._m.load_failing.set(0)
+        self._refresh()  # the replica starts with the model when there is one
         self._stop = threading.Event()
         self._poller = threading.Thread(target=self._poll, name="model-poller", daemon=True)
         self._poller.start()
@@ -144,7 +223,10 @@ class ForecastDeployment:
     def reconfigure(self, user_config: dict[str, Any]) -> None:
         """``user_config``: any of :data:`DEFAULT_SETTINGS`, and ``source`` to switch models."""
         self.settings.update({k: v for k, v in user_config.items() if k != "source"})
+        self.guard = GuardSettings(Limits.model_validate(self.settings), self.auth)
         self.holder.set_cache_size(int(self.settings["cache_size"]))
+        self.holder.backoff_base_s = float(self.settings["poll_s"])
+        self.holder.backoff_max_s = float(self.settings["backoff_max_s"])
         self._batched.set_max_batch_size(  # type: ignore[attr-defined]
             int(self.settings["max_batch_size"])
         )
@@ -153,7 +235,7 @@ class ForecastDeployment:
         )
         if "source" in user_config:
             self.holder.source = ModelSource.from_dict(user_config["source"])
-            self.holder.refresh()
+            self._refresh()
 
     def check_health(self) -> None:
         """Serve restarts the replica when this raises: only for a dead poller (a missing model
@@ -165,23 +247,41 @@ class ForecastDeployment:
         stop = getattr(self, "_stop", None)
         if stop is not None:
             stop.set()
+        holder = getattr(self, "holder", None)
+        if holder is not None:
+            holder.close()
 
     def _poll(self) -> None:
         while not self._stop.wait(float(self.settings["poll_s"])):
             try:
-                if self.holder.refresh():
-                    self._m.reloads.inc()
+                self._refresh()
             except Exception:  # never let the poller die on a surprise; log and go on
                 log.exception("serve: model poll failed")
 
+    def _refresh(self) -> None:
+        """One check of the source; the metrics follow (the holder logs once per streak)."""
+        before = self.holder.failures
+        if self.holder.refresh():
+            self._m.reloads.inc()
+        if self.holder.failures > before:
+            self._m.load_failures.inc()
+        self._m.load_failing.set(1 if self.holder.failures else 0)
+
     def _service(self) -> ForecastService:
         svc = self.holder.service
-        if svc is None:
-            why = self.holder.error or "loading"
+        if svc is None:  # the body says why in general terms; the log has the details
+            why = self.holder.public_error or "loading"
             raise ModelUnavailableError(
-                f"no model loaded from {self.holder.source.describe()} ({why})"
+                f"no model loaded from {self.holder.source.public_name()} ({why})"
             )
         return svc
+
+    async def _timed(self, work: Any) -> Any:
+        """``await work`` within ``request_timeout_s`` (503 naming the limit after)."""
+        try:
+            return await asyncio.wait_for(work, self.guard.limits.request_timeout_s)
+        except TimeoutError:
+            raise timeout_error(self.guard.limits) from None
 
     # ---- routes -------------------------------------------------------------------------------
     @api.post("/v1/forecast", response_model=ForecastResponse, responses=_ERRORS)
@@ -192,7 +292,7 @@ class ForecastDeployment:
         try:
             svc = self._service()
             hit = svc.cached(req)
-            out = hit if hit is not None else await self._batched(req)
+            out = hit if hit is not None else await self._timed(self._batched(req))
             self._m.cache.inc(tags={"result": "hit" if hit is not None else "miss"})
             if isinstance(out, ForecastError):
                 raise out
@@ -200,14 +300,23 @@ class ForecastDeployment:
         except ForecastError as e:
             status = http_status(e)
             raise
+        except LimitError as e:
+            status = e.status
+            raise
         finally:
             self._m.observe("forecast", status, t0)
 
     @serve.batch(max_batch_size=16, batch_wait_timeout_s=0.02)
     async def _batched(self, reqs: list[ForecastRequest]) -> list[ForecastResponse | ForecastError]:
+        """Each request gets its own answer or error: whatever fails, fails one request only
+        (an exception raised here would fail every request of the batch)."""
         svc = self._service()
         self._m.batch.observe(len(reqs))
-        return await asyncio.to_thread(svc.forecast_many, reqs)
+        try:
+            return await asyncio.to_thread(svc.forecast_many, reqs)
+        except Exception as e:  # forecast_many isolates requests itself; this is the backstop
+            err = InternalForecastError.logged(e, f"a batch of {len(reqs)}")
+            return [err] * len(reqs)
 
     @api.post("/v1/forecast/batch", response_model=BatchForecastResponse, responses=_ERRORS)
     async def forecast_batch(self, body: BatchForecastRequest) -> BatchForecastResponse:
@@ -215,10 +324,14 @@ class ForecastDeployment:
         t0 = time.perf_counter()
         status = 200
         try:
+            check_batch(body.requests, self.guard.limits)
             svc = self._service()
-            return await asyncio.to_thread(svc.forecast_batch, body.requests)
+            return await self._timed(asyncio.to_thread(svc.forecast_batch, body.requests))
         except ForecastError as e:
             status = http_status(e)
+            raise
+        except LimitError as e:
+            status = e.status
             raise
         finally:
             self._m.observe("batch", status, t0)
@@ -230,7 +343,7 @@ class ForecastDeployment:
 
     @api.get("/v1/model", response_model=ModelInfo, responses=_ERRORS)
     async def model(self) -> ModelInfo:
-        """The served model: version, trained-at, data hash, backtest metrics."""
+        """The served model: name, version, trained-at, data hash, backtest metrics (no paths)."""
         return self._service().info
 
     @api.get("/healthz", response_model=Health)
@@ -242,6 +355,6 @@ class ForecastDeployment:
     async def readyz(self) -> Any:
         """Readiness: 200 once a model is loaded, 503 before."""
         if self.holder.service is None:
-            body = Health(status="loading", detail=self.holder.error)
+            body = Health(status="loading", detail=self.holder.public_error)
             return JSONResponse(jsonable_encoder(body), status_code=503)
         return Health(status="ok", model=self.holder.ref)

@@ -5,6 +5,12 @@ A :class:`ModelSource` is either the registry (``models:/<name>@<alias>`` throug
 :class:`ModelHolder` keeps the current :class:`~serve_app.service.ForecastService` and replaces it
 when the source's version changes: the new package is loaded beside the old one and swapped in with
 one assignment, so requests in flight finish on the model they started with and none fails.
+
+A champion that fails to load (a broken package, a registry outage) never replaces the served
+model: its download is removed at once, the retry waits ``poll_s``, then twice that, and so on up
+to ``backoff_max_s`` (a new version at the source is tried at once), the failure is logged once
+per streak (with its details, server-side only) and :attr:`ModelHolder.failures` feeds the
+replica's alert metrics. Clients see a generic reason (:attr:`ModelHolder.public_error`).
 """
 
 from __future__ import annotations
@@ -57,9 +63,17 @@ class ModelSource:
         return asdict(self)
 
     def describe(self) -> str:
+        """Where the model comes from, with the full path (server logs only)."""
         return (
             f"package {self.package}" if self.package else f"models:/{self.model_name}@{self.alias}"
         )
+
+    def public_name(self) -> str:
+        """The source as clients may see it: the registry name and alias, or the package
+        directory's own name (never a server path)."""
+        if self.package is not None:
+            return f"package {Path(self.package).name}"
+        return f"models:/{self.model_name}@{self.alias}"
 
     def current_version(self) -> str | None:
         """The version the source points at now (cheap; polled). None: nothing to serve yet."""
@@ -75,17 +89,24 @@ class ModelSource:
 
     def load(self, cache_size: int) -> ForecastService:
         """Read the model the source points at now into a ready service."""
+        owned = None if self.package is not None else tempfile.mkdtemp(prefix="energy-serve-")
+        try:
+            return self._load(cache_size, owned)
+        except BaseException:
+            if owned is not None:  # a failed load leaves nothing behind
+                shutil.rmtree(owned, ignore_errors=True)
+            raise
+
+    def _load(self, cache_size: int, owned: str | None) -> ForecastService:
         t0 = time.perf_counter()
         if self.package is not None:
             version = self.current_version() or "?"
-            path, name, extra = Path(self.package), str(Path(self.package).resolve()), {}
-            owned = None
+            path, name, extra = Path(self.package), Path(self.package).name, {}
             src = "package"
         else:
             from energy import tracking
 
             self._use_uri()
-            owned = tempfile.mkdtemp(prefix="energy-serve-")  # removed when replaced
             reg = tracking.resolve_alias(str(self.model_name), self.alias, dst=owned)
             version, path, name = str(reg.version), Path(str(reg.package_dir)), str(self.model_name)
             extra = {"metrics": dict(getattr(reg, "metrics", {}) or {})}
@@ -100,14 +121,14 @@ class ModelSource:
             data_hash=meta.get("data_hash"), horizon=pkg.max_horizon,
             members=list(meta.get("members") or pkg.members),
             metrics={**(meta.get("metrics") or {}), **extra.get("metrics", {})},
-            loaded_at=datetime.now(UTC).isoformat(timespec="seconds"), path=str(path),
+            loaded_at=datetime.now(UTC).isoformat(timespec="seconds"),
         )  # fmt: skip
         service = ForecastService(pkg, info, cache_size=cache_size)
         service.owned_dir = owned
         service.warm()
         log.info(
-            "serve: loaded %s version %s (%s, %d cities) in %.1f s",
-            name, version, info.kind, len(pkg.cities), time.perf_counter() - t0,
+            "serve: loaded %s version %s from %s (%s, %d cities) in %.1f s",
+            name, version, path, info.kind, len(pkg.cities), time.perf_counter() - t0,
         )  # fmt: skip
         return service
 
@@ -127,14 +148,34 @@ class ModelHolder:
 
     Thread-safe: refreshes are serialised; readers take :attr:`service` (one attribute read) and
     keep using that object for their whole request.
+
+    Attributes:
+        error: why the last refresh failed, in full (server-side: logs, never a response body).
+        public_error: the same, fit for clients (no paths, no exception text).
+        failures: failed refreshes in a row (0 once one succeeds); the replica's alert gauge.
+        retry_in_s: the current backoff, seconds (0 when not failing).
     """
 
-    def __init__(self, source: ModelSource, *, cache_size: int = 4096) -> None:
+    def __init__(
+        self,
+        source: ModelSource,
+        *,
+        cache_size: int = 4096,
+        backoff_base_s: float = 10.0,
+        backoff_max_s: float = 300.0,
+    ) -> None:
         self.source = source
         self.cache_size = cache_size
+        self.backoff_base_s = backoff_base_s
+        self.backoff_max_s = backoff_max_s
         self.service: ForecastService | None = None
         self.error: str | None = None
+        self.public_error: str | None = None
+        self.failures = 0
+        self.retry_in_s = 0.0
         self.reloads = 0
+        self._retry_at = 0.0  # time.monotonic() before which a failed source is not retried
+        self._failed_version: str | None = None  # the version that failed to load, if known
         self._lock = threading.Lock()
 
     @property
@@ -142,31 +183,40 @@ class ModelHolder:
         s = self.service
         return s.ref if s is not None else None
 
-    def refresh(self) -> bool:
+    def refresh(self, *, now: float | None = None) -> bool:
         """Load the source's current version if it differs from the served one.
 
-        Returns True when a new model was swapped in. A failure (registry unreachable, a package
-        being rewritten) keeps the old model, records :attr:`error` and is retried next time.
+        Args:
+            now: ``time.monotonic()`` (tests pass their own clock).
+
+        Returns:
+            True when a new model was swapped in. A failure (registry unreachable, a broken
+            package) keeps the old model, records :attr:`error` and backs off; while backing off
+            only a different version at the source is tried.
         """
+        now = time.monotonic() if now is None else now
         with self._lock:
+            version: str | None = None
             try:
+                if now < self._retry_at and self._failed_version is None:
+                    return False  # the source itself failed: wait out the backoff
                 version = self.source.current_version()
                 if version is None:
-                    self.error = f"no model at {self.source.describe()} yet"
+                    self._ok()
+                    self.error = self.public_error = f"no model at {self.source.public_name()} yet"
                     return False
                 if self.service is not None and self.service.ref.version == version:
-                    self.error = None
+                    self._ok()
                     return False
+                if now < self._retry_at and version == self._failed_version:
+                    return False  # the same broken champion: wait out the backoff
                 new = self.source.load(self.cache_size)
             except Exception as e:  # keep serving the old model; readiness reports the reason
-                self.error = f"{type(e).__name__}: {' '.join(str(e).split())}"
-                log.warning(
-                    "serve: model refresh failed (%s); keeping the current model", self.error
-                )
+                self._failed(e, version, now)
                 return False
             old = self.service
             self.service = new  # the swap: one assignment
-            self.error = None
+            self._ok()
             if old is not None:
                 if old.owned_dir:  # in memory now; its download is no longer needed
                     shutil.rmtree(old.owned_dir, ignore_errors=True)
@@ -174,7 +224,45 @@ class ModelHolder:
                 log.info("serve: switched from version %s to %s", old.ref.version, new.ref.version)
             return True
 
+    def close(self) -> None:
+        """Remove the served model's download (the replica is stopping)."""
+        s = self.service
+        if s is not None and s.owned_dir:
+            shutil.rmtree(s.owned_dir, ignore_errors=True)
+
     def set_cache_size(self, n: int) -> None:
         self.cache_size = n
         if self.service is not None:
             self.service.cache.resize(n)
+
+    def _ok(self) -> None:
+        if self.failures:
+            log.warning(
+                "serve: model source %s recovered after %d failed attempts",
+                self.source.describe(), self.failures,
+            )  # fmt: skip
+        self.failures, self.retry_in_s, self._retry_at = 0, 0.0, 0.0
+        self._failed_version = None
+        self.error = self.public_error = None
+
+    def _failed(self, exc: Exception, version: str | None, now: float) -> None:
+        if version != self._failed_version:
+            self.failures = 0  # a new version failing starts a new streak
+        self.failures += 1
+        self._failed_version = version
+        self.retry_in_s = min(self.backoff_base_s * 2 ** (self.failures - 1), self.backoff_max_s)
+        self._retry_at = now + self.retry_in_s
+        self.error = f"{type(exc).__name__}: {' '.join(str(exc).split())}"
+        what = f"version {version}" if version else "the current version"
+        self.public_error = (
+            f"loading {what} of {self.source.public_name()} failed; details in the server log"
+        )
+        if self.failures == 1:  # once per streak, with the traceback; later attempts quietly
+            log.error(
+                "serve: loading %s from %s failed; keeping the current model (%s) and retrying "
+                "with backoff up to %.0f s",
+                what, self.source.describe(), self.ref.version if self.ref else "none",
+                self.backoff_max_s, exc_info=exc,
+            )  # fmt: skip
+        else:
+            log.debug("serve: attempt %d failed: %s", self.failures, self.error)

@@ -93,7 +93,7 @@ class ForecastPoint(BaseModel):
 
 
 class ModelRef(BaseModel):
-    name: str = Field(description="registered model name, or the package directory")
+    name: str = Field(description="registered model name, or the package directory's name")
     version: str = Field(description="registry version, or the package's content id")
 
 
@@ -145,7 +145,6 @@ class ModelInfo(BaseModel):
     members: list[str] = []
     metrics: dict[str, object] = {}
     loaded_at: str
-    path: str
 
 
 class Health(BaseModel):
@@ -154,9 +153,18 @@ class Health(BaseModel):
     detail: str | None = None
 
 
+class LimitInfo(BaseModel):
+    """A server limit that refused a request: its setting's name and value."""
+
+    name: str
+    value: float
+
+
 class ErrorBody(BaseModel):
-    """Every 4xx/5xx answer: one readable line, and the field and value at fault when known."""
+    """Every 4xx/5xx answer: one readable line, the field and value at fault when known, and
+    the limit when a limit refused the request."""
 
     error: str
     field: str | None = None
     value: object | None = None
+    limit: LimitInfo | None = None

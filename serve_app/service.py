@@ -14,7 +14,9 @@ cache.
 
 from __future__ import annotations
 
+import logging
 import threading
+import uuid
 from collections import OrderedDict
 from collections.abc import Sequence
 from typing import Any
@@ -32,6 +34,7 @@ from energy.forecast import (
     forecast,
     parse_start,
 )
+from energy.forecast.query import EARLIEST_START, LATEST_START
 from serve_app.schemas import (
     BatchForecastResponse,
     CitiesResponse,
@@ -44,6 +47,30 @@ from serve_app.schemas import (
 )
 
 HOUR = pd.Timedelta(hours=1)
+log = logging.getLogger("energy.serve")
+
+
+class InternalForecastError(ForecastError):
+    """An unexpected failure while answering one request (a bug, not the caller's fault): 500.
+
+    The message is generic and carries an incident id; the exception itself is logged here, on
+    the server, with the same id (raw exception text never reaches the client).
+    """
+
+    def __init__(self, incident: str) -> None:
+        super().__init__(None, None, f"internal error while forecasting (incident {incident})")
+        self.incident = incident
+        self.args = (incident,)  # so that a pickled copy (Ray) rebuilds with this signature
+
+    def located(self, prefix: str) -> InternalForecastError:
+        return self
+
+    @classmethod
+    def logged(cls, exc: BaseException, what: str) -> InternalForecastError:
+        """Log ``exc`` (with its traceback) under a new incident id and return the error."""
+        incident = uuid.uuid4().hex[:12]
+        log.error("serve: incident %s: %s failed", incident, what, exc_info=exc)
+        return cls(incident)
 
 
 def http_status(exc: ForecastError) -> int:
@@ -55,7 +82,7 @@ def http_status(exc: ForecastError) -> int:
         return 503
     if isinstance(exc, ForecastInputError):
         return 422
-    return 500  # a ForecastError subclass nobody mapped is a bug: say so
+    return 500  # InternalForecastError, or a subclass nobody mapped: a bug, say so
 
 
 class ForecastCache:
@@ -140,10 +167,13 @@ class ForecastService:
         for i, req in enumerate(reqs):
             try:
                 start = self._start(req)
+                key = self._key(req, start)
             except ForecastError as e:
                 results[i] = e
                 continue
-            key = self._key(req, start)
+            except Exception as e:  # one request's surprise must never fail the others
+                results[i] = InternalForecastError.logged(e, f"request {i} ({req.city_id!r})")
+                continue
             if key is not None:
                 if (hit := self.cache.get(key)) is not None:
                     results[i] = hit
@@ -160,7 +190,12 @@ class ForecastService:
             subs[-1][1].add(req.city_id)
         for (start, horizon, members), subs in groups.items():
             for idx, _ in subs:
-                self._run_group(reqs, idx, start, horizon, members, results)
+                try:
+                    self._run_group(reqs, idx, start, horizon, members, results)
+                except Exception as e:  # answering (not computing) failed: these requests only
+                    for i in idx:
+                        if results[i] is None:
+                            results[i] = InternalForecastError.logged(e, f"request {i}")
         for i, j in copies:
             results[i] = results[j]
         return results  # type: ignore[return-value]
@@ -220,14 +255,12 @@ class ForecastService:
                 history=_frame([reqs[i] for i in idx], "history"),
             )  # fmt: skip
             frame = forecast(self.package, query)
-        except (ForecastError, ValueError) as e:
+        except Exception as e:
             if len(idx) > 1:  # find the culprit: each request on its own
                 for i in idx:
                     self._run_group(reqs, [i], start, horizon, members, results)
                 return
-            # a model's own refusal (not a typed one) is still the request's fault: 422
-            err = e if isinstance(e, ForecastError) else ForecastInputError(None, None, str(e))
-            results[idx[0]] = err
+            results[idx[0]] = _own_error(e, idx[0], reqs[idx[0]])
             return
         ts = pd.DatetimeIndex(frame["timestamp"]).to_pydatetime()
         yhat = frame["yhat"].to_numpy(np.float64)
@@ -254,17 +287,49 @@ class ForecastService:
                 self.cache.put(key, resp)
 
 
+def _own_error(exc: Exception, i: int, req: ForecastRequest) -> ForecastError:
+    """What one request's failure answers: typed errors as they are; a model's own refusal
+    (a plain ValueError) is still the request's fault (422); anything else is a logged 500."""
+    if isinstance(exc, ForecastError):
+        return exc
+    if type(exc) is ValueError:
+        log.info("serve: request %d (%r) refused by the model: %s", i, req.city_id, exc)
+        return ForecastInputError(None, None, " ".join(str(exc).split()))
+    return InternalForecastError.logged(exc, f"request {i} ({req.city_id!r})")
+
+
 def _frame(reqs: list[ForecastRequest], what: str) -> pd.DataFrame | None:
-    """The requests' ``weather`` or ``history`` points as one canonical table (UTC), or None."""
+    """The requests' ``weather`` or ``history`` points as one canonical table (UTC), or None.
+
+    Raises:
+        ForecastInputError: a timestamp outside pandas' range, named ``<what>.<j>.timestamp``.
+    """
     rows: list[dict[str, Any]] = []
     for req in reqs:
-        for p in getattr(req, what) or ():
+        for j, p in enumerate(getattr(req, what) or ()):
             d = p.model_dump(exclude_none=True)
-            d["timestamp"] = pd.Timestamp(d["timestamp"]).tz_convert("UTC")
+            d["timestamp"] = _utc_hour(d["timestamp"], f"{what}.{j}.timestamp")
             rows.append({"city_id": req.city_id, **d})
     if not rows:
         return None
     return pd.DataFrame(rows)
+
+
+def _utc_hour(value: Any, field: str) -> pd.Timestamp:
+    """A sent weather/history time → UTC (ns), or an error naming ``field`` outside the range."""
+    try:
+        t = pd.Timestamp(value).tz_convert("UTC")
+        if EARLIEST_START <= t <= LATEST_START:
+            return t.as_unit("ns")
+    except (ValueError, OverflowError, RuntimeError):
+        pass
+    shown = value.isoformat() if hasattr(value, "isoformat") else str(value)
+    raise ForecastInputError(
+        field,
+        shown,
+        f"{shown} is outside the supported range {EARLIEST_START.isoformat()} .. "
+        f"{LATEST_START.isoformat()}",
+    )
 
 
 def _opt(row: pd.Series | None, col: str) -> str | None:

@@ -29,11 +29,33 @@ def serve_cmd(
     num_cpus: Annotated[
         int | None, typer.Option("--num-cpus", help="CPUs of the local Ray (default: all)")
     ] = None,
+    token_file: Annotated[
+        Path | None,
+        typer.Option(
+            "--token-file",
+            help="File holding the API's bearer token (else $ENERGY_SERVE_TOKEN; required "
+            "unless --host is a loopback address)",
+        ),
+    ] = None,
+    max_body_bytes: Annotated[
+        int, typer.Option("--max-body-bytes", help="Largest request body (413 above)")
+    ] = 2 * 1024**2,
+    max_batch_cities: Annotated[
+        int, typer.Option("--max-batch-cities", help="Distinct cities per batch request")
+    ] = 500,
+    max_batch_starts: Annotated[
+        int, typer.Option("--max-batch-starts", help="Distinct starts per batch request")
+    ] = 24,
+    request_timeout: Annotated[
+        float, typer.Option("--request-timeout", help="Seconds a forecast may take (503 after)")
+    ] = 30.0,
 ) -> None:
     """Serve forecasts over HTTP with Ray Serve (local Ray on 127.0.0.1; RAY_ADDRESS: a cluster).
 
     Follows the registry alias (models:/NAME@champion) and switches replicas to a new champion
-    without failing requests; --package DIR serves a package directory instead.
+    without failing requests; --package DIR serves a package directory instead. Callers send
+    `Authorization: Bearer <token>` when a token is set (--token-file or ENERGY_SERVE_TOKEN);
+    listening beyond 127.0.0.1 (--host 0.0.0.0) needs one.
     """
     from serve_app.app import ServeOptions, serve_forever
 
@@ -53,5 +75,8 @@ def serve_cmd(
         package=str(package.resolve()) if package is not None else None,
         model_name=model_name, alias=alias, tracking_uri=tracking_uri,
         max_replicas=max_replicas, poll_s=poll,
+        token_file=str(token_file.resolve()) if token_file is not None else None,
+        max_body_bytes=max_body_bytes, max_batch_cities=max_batch_cities,
+        max_batch_starts=max_batch_starts, request_timeout_s=request_timeout,
     )  # fmt: skip
     serve_forever(options, host=host, port=port, num_cpus=num_cpus, progress=_progress)

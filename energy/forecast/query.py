@@ -68,14 +68,31 @@ class ForecastQuery:
         return self.weather is None and self.history is None
 
 
+# pandas' nanosecond range (1677-09-21 .. 2262-04-11), whole hours inside it: a start outside
+# cannot be stored with the history's timestamps (it overflowed into a 500 before)
+EARLIEST_START = pd.Timestamp.min.ceil("h").tz_localize("UTC")
+LATEST_START = pd.Timestamp.max.floor("h").tz_localize("UTC")
+
+
 def parse_start(value: object) -> pd.Timestamp:
-    """A forecast start → UTC hour. Naive times are UTC; times off the hour are an error."""
+    """A forecast start → UTC hour (nanosecond unit). Naive times are UTC; times off the hour or
+    outside :data:`EARLIEST_START` .. :data:`LATEST_START` are an error naming ``start``."""
     try:
         t = schema.utc_time(value, "start")
-    except schema.SchemaError:
+    except (schema.SchemaError, ValueError, OverflowError, RuntimeError):
+        # RuntimeError: pandas' NotImplementedError for a year past 9999 after the UTC shift
         raise ForecastInputError(
             "start", _shown(value), f"cannot read {value!r} as an ISO 8601 time"
         ) from None
+    if not EARLIEST_START <= t <= LATEST_START:
+        shown = _shown(value)
+        raise ForecastInputError(
+            "start",
+            shown,
+            f"{shown} is outside the supported range {EARLIEST_START.isoformat()} .. "
+            f"{LATEST_START.isoformat()}",
+        )
+    t = t.as_unit("ns")
     if t != t.floor("h"):
         raise ForecastInputError(
             "start", _shown(value), f"{value!r} is not on the hour (hour-beginning forecasts)"
@@ -198,7 +215,10 @@ def _table(
 def _shown(value: object) -> Any:
     """A value as an error may carry it: JSON-friendly (times as ISO 8601 text)."""
     if isinstance(value, pd.Timestamp | np.datetime64) or hasattr(value, "isoformat"):
-        return pd.Timestamp(value).isoformat()
+        try:
+            return pd.Timestamp(value).isoformat()
+        except (ValueError, OverflowError, RuntimeError):  # outside what pandas can print
+            return str(value.isoformat()) if hasattr(value, "isoformat") else repr(value)
     if isinstance(value, str | int | float | bool) or value is None:
         return value
     return repr(value)

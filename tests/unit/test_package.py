@@ -232,7 +232,7 @@ def test_the_serve_adapter_maps_a_long_horizon_to_422(xgb_package: Path) -> None
 
     pkg = read_package(xgb_package)
     info = ModelInfo(name="x", version="1", source="package", kind="xgboost",
-                     horizon=pkg.max_horizon, loaded_at="now", path=str(xgb_package))  # fmt: skip
+                     horizon=pkg.max_horizon, loaded_at="now")  # fmt: skip
     svc = ForecastService(pkg, info, cache_size=0)
     (err,) = svc.forecast_many([ForecastRequest(city_id="syn-001", horizon_hours=48)])
     assert isinstance(err, ForecastInputError) and http_status(err) == 422
