@@ -37,6 +37,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from ray import serve
 from ray.serve import metrics
+from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from energy.forecast.errors import ForecastError, ModelUnavailableError
 from serve_app.auth import DEFAULT_TOKEN_ENV, load_token, require_token_off_loopback
@@ -106,6 +107,15 @@ async def _invalid(_: Request, exc: RequestValidationError) -> JSONResponse:
     msg = f"{field or 'body'}: {str(first.get('msg', 'invalid')).removeprefix('Value error, ')}"
     more = f" (+{len(errs) - 1} more)" if len(errs) > 1 else ""
     return _error(422, msg + shown + more, field, value if not isinstance(value, bytes) else None)
+
+
+@api.exception_handler(StarletteHTTPException)
+async def _http_error(_: Request, exc: StarletteHTTPException) -> JSONResponse:
+    """Starlette's own refusals (a body that is not UTF-8, an unknown path or method) in the
+    same shape as every other error."""
+    field = {400: "body", 404: "path", 405: "method"}.get(exc.status_code, "request")
+    body = ErrorBody(error=f"{field}: {exc.detail}", field=field)
+    return JSONResponse(jsonable_encoder(body), exc.status_code, headers=exc.headers)
 
 
 @api.exception_handler(ForecastError)
