@@ -120,7 +120,9 @@ async def _http_error(_: Request, exc: StarletteHTTPException) -> JSONResponse:
 
 @api.exception_handler(ForecastError)
 async def _forecast_error(_: Request, exc: ForecastError) -> JSONResponse:
-    return _error(http_status(exc), str(exc), exc.field, exc.value)
+    status = http_status(exc)
+    # a 503's value could be a server path (a package being rewritten): never sent
+    return _error(status, str(exc), exc.field, exc.value if status < 500 else None)
 
 
 @api.exception_handler(LimitError)

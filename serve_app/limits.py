@@ -154,8 +154,12 @@ class RequestGuard:
         rel = path[len(root) :] if root and path.startswith(root) else path
         headers = {k.decode("latin-1").lower(): v.decode("latin-1") for k, v in scope["headers"]}
         try:
-            allowed = cfg.auth is None or rel in OPEN_PATHS
-            if not (allowed or cfg.auth.allows(headers.get("authorization"))):  # type: ignore[union-attr]
+            auth = cfg.auth
+            if (
+                auth is not None
+                and rel not in OPEN_PATHS
+                and not auth.allows(headers.get("authorization"))
+            ):
                 raise LimitError(
                     401, "authorization", None,
                     "a valid bearer token is required (header `Authorization: Bearer <token>`)",

@@ -142,7 +142,7 @@ class ForecastService:
         """The memoised answer to ``req`` if there is one (never computes)."""
         try:
             key = self._key(req, self._start(req))
-        except ForecastError:
+        except Exception:  # computing will answer it (an error of its own, isolated)
             return None
         return self.cache.get(key) if key is not None else None
 

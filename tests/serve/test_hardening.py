@@ -250,3 +250,23 @@ def test_fuzzing_finds_no_5xx_and_every_error_names_its_field(guarded: str) -> N
 
     check()
     assert len(seen) >= 100 and any(s == 200 for s in seen) and any(s == 422 for s in seen)
+
+
+# ---- item 3: `energy serve` refuses to listen beyond loopback without a token -------------------
+def test_energy_serve_refuses_a_network_address_without_a_token(tmp_path: Path) -> None:
+    import os
+    import subprocess
+    import sys
+
+    (tmp_path / "package.json").write_text("{}")  # the CLI's own check passes; nothing starts
+    env = {k: v for k, v in os.environ.items() if k != "ENERGY_SERVE_TOKEN"}
+
+    def serve(*args: str) -> subprocess.CompletedProcess[str]:
+        cmd = [sys.executable, "-m", "energy", "serve", "--package", str(tmp_path), *args]
+        return subprocess.run(cmd, capture_output=True, text=True, timeout=120, env=env)
+
+    proc = serve("--host", "0.0.0.0")
+    assert proc.returncode == 2, proc.stderr[-2000:]
+    assert proc.stderr.strip().startswith("error: host '0.0.0.0'") and "token" in proc.stderr
+    proc = serve("--host", "0.0.0.0", "--token-file", str(tmp_path / "missing"))
+    assert proc.returncode == 2 and "token_file: cannot read" in proc.stderr, proc.stderr[-2000:]
