@@ -62,10 +62,11 @@ class ServeOptions(BaseModel):
     backoff_max_s: float = Field(
         default=300.0, gt=0, description="longest wait between retries of a broken champion"
     )
-    # limits (serve_app/limits.py): 413 / 422 / 503 naming the limit
+    # limits (serve_app/limits.py): 413 / 422 / 429 / 503 naming the limit
     max_body_bytes: int = Field(default=_LIMITS.max_body_bytes, ge=1024)
     max_batch_cities: int = Field(default=_LIMITS.max_batch_cities, ge=1)
     max_batch_starts: int = Field(default=_LIMITS.max_batch_starts, ge=1)
+    max_pending_forecasts: int = Field(default=_LIMITS.max_pending_forecasts, ge=1)
     request_timeout_s: float = Field(default=_LIMITS.request_timeout_s, gt=0)
     # bearer token (serve_app/auth.py): read by the replicas, never part of user_config
     token_file: str | None = Field(

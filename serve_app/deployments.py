@@ -42,6 +42,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from energy.forecast.errors import ForecastError, ModelUnavailableError
 from serve_app.auth import DEFAULT_TOKEN_ENV, load_token, require_token_off_loopback
 from serve_app.limits import (
+    Admission,
     GuardSettings,
     LimitError,
     Limits,
@@ -73,6 +74,7 @@ DEFAULT_SETTINGS: dict[str, Any] = {
 }
 _ERRORS: dict[int | str, dict[str, Any]] = {
     401: {"model": ErrorBody, "description": "missing or wrong bearer token (when one is set)"},
+    429: {"model": ErrorBody, "description": "replica busy past max_pending_forecasts"},
     404: {"model": ErrorBody, "description": "unknown city"},
     413: {"model": ErrorBody, "description": "body over max_body_bytes"},
     422: {"model": ErrorBody, "description": "invalid field (named, with the value sent)"},
@@ -218,6 +220,7 @@ class ForecastDeployment:
         self.auth = load_token(auth.get("token_file"), auth.get("token_env", DEFAULT_TOKEN_ENV))
         require_token_off_loopback(_proxy_host(), self.auth)  # refuse to start open on a network
         self.guard = GuardSettings(Limits.model_validate(self.settings), self.auth)
+        self.admission = Admission()
         self.holder = ModelHolder(
             ModelSource.from_dict(source),
             cache_size=int(self.settings["cache_size"]),
@@ -304,7 +307,12 @@ class ForecastDeployment:
         try:
             svc = self._service()
             hit = svc.cached(req)
-            out = hit if hit is not None else await self._timed(self._batched(req))
+            if hit is not None:
+                out: ForecastResponse | ForecastError = hit
+            else:
+                limit = self.guard.limits.max_pending_forecasts
+                with self.admission.admit(1, limit, "request"):
+                    out = await self._timed(self._batched(req))
             self._m.cache.inc(tags={"result": "hit" if hit is not None else "miss"})
             if isinstance(out, ForecastError):
                 raise out
@@ -338,7 +346,9 @@ class ForecastDeployment:
         try:
             check_batch(body.requests, self.guard.limits)
             svc = self._service()
-            return await self._timed(asyncio.to_thread(svc.forecast_batch, body.requests))
+            limit = self.guard.limits.max_pending_forecasts
+            with self.admission.admit(len(body.requests), limit):
+                return await self._timed(asyncio.to_thread(svc.forecast_batch, body.requests))
         except ForecastError as e:
             status = http_status(e)
             raise

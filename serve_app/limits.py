@@ -7,6 +7,9 @@ What a caller can make one replica do is bounded by:
 * ``max_batch_cities`` / ``max_batch_starts``: distinct cities and distinct ``start`` values in
   one ``/v1/forecast/batch`` call (each distinct start is one more model run) → 422 naming
   ``requests``: they are limits on a field.
+* ``max_pending_forecasts``: forecasts (batch entries) computing or waiting in one replica at
+  once; a request that would pass it while others run → 429 with ``Retry-After`` (an idle
+  replica always admits one request, so a large valid batch is never refused for its size alone).
 * ``request_timeout_s``: the time a forecast may take in the replica → 503 with ``Retry-After``
   (the Serve proxy's own ``http_options.request_timeout_s`` is the outer bound: set it higher).
 * an optional bearer token (:mod:`serve_app.auth`) → 401.
@@ -19,7 +22,9 @@ deployment's ``user_config``, so ``serve deploy`` changes them without restartin
 from __future__ import annotations
 
 import json
-from collections.abc import Awaitable, Callable, MutableMapping, Sequence
+import threading
+from collections.abc import Awaitable, Callable, Iterator, MutableMapping, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
 
@@ -48,6 +53,9 @@ class Limits(BaseModel):
     )
     max_batch_starts: int = Field(
         default=24, ge=1, description="distinct starts in one batch request (422 above)"
+    )
+    max_pending_forecasts: int = Field(
+        default=1000, ge=1, description="forecasts in progress per replica (429 above)"
     )
     request_timeout_s: float = Field(
         default=30.0, gt=0, description="seconds a forecast may take in the replica (503 after)"
@@ -111,6 +119,40 @@ def check_batch(reqs: Sequence[ForecastRequest], limits: Limits) -> None:
             "each is a separate model run, split it",
             ("max_batch_starts", n),
         )  # fmt: skip
+
+
+class Admission:
+    """Counts the forecasts a replica has admitted and not yet answered (``max_pending_forecasts``).
+
+    Cached answers never enter; a batch counts its entries. Thread-safe.
+    """
+
+    def __init__(self) -> None:
+        self.pending = 0
+        self._lock = threading.Lock()
+
+    @contextmanager
+    def admit(self, n: int, limit: int, field: str = "requests") -> Iterator[None]:
+        """Hold ``n`` forecasts for the ``with`` block.
+
+        Raises:
+            LimitError: 429 when others are in progress and ``n`` more would pass ``limit``.
+        """
+        with self._lock:
+            busy = self.pending
+            if busy and busy + n > limit:
+                raise LimitError(
+                    429, field, n,
+                    f"{busy} forecasts are in progress in this replica and {n} more would pass "
+                    f"max_pending_forecasts ({limit}); retry in a moment",
+                    ("max_pending_forecasts", limit), {"Retry-After": "1"},
+                )  # fmt: skip
+            self.pending += n
+        try:
+            yield
+        finally:
+            with self._lock:
+                self.pending -= n
 
 
 def timeout_error(limits: Limits) -> LimitError:

@@ -46,6 +46,9 @@ def serve_cmd(
     max_batch_starts: Annotated[
         int, typer.Option("--max-batch-starts", help="Distinct starts per batch request")
     ] = 24,
+    max_pending: Annotated[
+        int, typer.Option("--max-pending", help="Forecasts in progress per replica (429 above)")
+    ] = 1000,
     request_timeout: Annotated[
         float, typer.Option("--request-timeout", help="Seconds a forecast may take (503 after)")
     ] = 30.0,
@@ -77,6 +80,7 @@ def serve_cmd(
         max_replicas=max_replicas, poll_s=poll,
         token_file=str(token_file.resolve()) if token_file is not None else None,
         max_body_bytes=max_body_bytes, max_batch_cities=max_batch_cities,
-        max_batch_starts=max_batch_starts, request_timeout_s=request_timeout,
+        max_batch_starts=max_batch_starts, max_pending_forecasts=max_pending,
+        request_timeout_s=request_timeout,
     )  # fmt: skip
     serve_forever(options, host=host, port=port, num_cpus=num_cpus, progress=_progress)

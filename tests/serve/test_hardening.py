@@ -44,7 +44,7 @@ def guarded(serve_url: str, tiny_package: Path, tmp_path_factory: pytest.TempPat
     token_file.write_text(TOKEN + "\n")
     opts = ServeOptions(
         package=str(tiny_package), max_replicas=1, num_cpus=0.5, token_file=str(token_file),
-        max_body_bytes=8192, max_batch_cities=2, max_batch_starts=2,
+        max_body_bytes=8192, max_batch_cities=2, max_batch_starts=2, max_pending_forecasts=2,
     )  # fmt: skip
     serve.run(build_app(opts), name="guarded", route_prefix="/guarded")
     url = f"{serve_url}/guarded"
@@ -112,6 +112,25 @@ def test_batch_limits_are_422_naming_the_limit(guarded: str) -> None:
     many = {"requests": [{"city_id": "syn-000", "start": s} for s in starts]}
     r = _post(guarded, many, "/v1/forecast/batch", headers=AUTH)
     assert r.status_code == 422 and r.json()["limit"]["name"] == "max_batch_starts", r.text
+
+
+def test_a_busy_replica_answers_429_naming_the_limit(guarded: str) -> None:
+    """Concurrent uncached batches of 2 against max_pending_forecasts=2: each is answered, or
+    refused with a 429 naming the limit (how many overlap depends on timing; the unit test
+    checks the rule itself)."""
+
+    def batch(i: int) -> requests.Response:
+        hist = [{"timestamp": "2020-02-19T00:00:00+00:00", "load_mw": 400.0 + i}]
+        reqs = [{"city_id": c, "horizon_hours": 3, "history": hist} for c in ("syn-000", "syn-001")]
+        return _post(guarded, {"requests": reqs}, "/v1/forecast/batch", headers=AUTH)
+
+    with ThreadPoolExecutor(6) as pool:
+        got = list(pool.map(batch, range(6)))
+    assert all(r.status_code in (200, 422, 429) for r in got), [r.text for r in got]
+    for r in got:
+        if r.status_code == 429:
+            assert r.headers["retry-after"] and r.json()["field"] == "requests"
+            assert r.json()["limit"] == {"name": "max_pending_forecasts", "value": 2}
 
 
 def test_a_forecast_past_the_timeout_is_a_json_503(guarded: str, tiny_package: Path) -> None:

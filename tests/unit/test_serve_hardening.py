@@ -20,7 +20,14 @@ from energy.data.synthetic import generate
 from energy.forecast import ForecastInputError, parse_start, read_package, write_package
 from energy.models import kinds as registry
 from serve_app.auth import AuthConfigError, load_token, require_token_off_loopback
-from serve_app.limits import GuardSettings, LimitError, Limits, RequestGuard, check_batch
+from serve_app.limits import (
+    Admission,
+    GuardSettings,
+    LimitError,
+    Limits,
+    RequestGuard,
+    check_batch,
+)
 from serve_app.loader import ModelHolder, ModelSource
 from serve_app.schemas import ForecastRequest, ModelInfo
 from serve_app.service import ForecastService, InternalForecastError, http_status
@@ -123,6 +130,20 @@ def test_batch_limits_name_the_limit_and_the_count() -> None:
     with pytest.raises(LimitError) as info:
         check_batch([ForecastRequest(city_id="a", start=s) for s in starts], limits)
     assert info.value.body()["limit"] == {"name": "max_batch_starts", "value": 2}
+
+
+def test_admission_refuses_with_429_only_while_others_are_in_progress() -> None:
+    gate = Admission()
+    with gate.admit(5, limit=3):  # an idle replica admits even a request above the limit
+        assert gate.pending == 5
+        with pytest.raises(LimitError) as info, gate.admit(1, limit=3, field="request"):
+            pass
+    err = info.value
+    assert err.status == 429 and err.headers["Retry-After"] and err.field == "request"
+    assert err.body()["limit"] == {"name": "max_pending_forecasts", "value": 3}
+    assert gate.pending == 0  # released, also after the refusal
+    with gate.admit(2, limit=3), gate.admit(1, limit=3):
+        assert gate.pending == 3
 
 
 async def _call(guard: RequestGuard, headers: dict[str, str], chunks: list[bytes]) -> dict:
