@@ -13,10 +13,10 @@ runs in a worker thread, so ``/healthz`` and metrics stay responsive under load.
 
 Errors: the forecast path raises typed :class:`energy.forecast.ForecastError` s (field + value);
 one handler here answers them with the status :func:`serve_app.service.http_status` gives
-(404 / 422 / 503). Pydantic's own request errors are 422 naming the field, as before. Limits and
-the optional token (:mod:`serve_app.limits`, :mod:`serve_app.auth`) answer 401 / 413 / 422 / 503
-naming the limit; a surprise is a 500 with an incident id, its details only in the replica's log.
-One request's surprise inside an ``@serve.batch`` batch fails that request only.
+(404 / 422 / 503). Pydantic's own request errors are 422 naming the field, as before. Limits
+and the optional token (:mod:`serve_app.limits`, :mod:`serve_app.auth`) answer 401 / 413 / 422 /
+429 / 503 naming the limit; a surprise is a 500 with an incident id, its details only in the
+replica's log. One request's surprise inside an ``@serve.batch`` batch fails that request only.
 
 Hot reload: a daemon thread polls the source (registry alias or package directory) every
 ``poll_s`` seconds; ``reconfigure`` (the deployment's ``user_config``) changes the settings or the
@@ -70,14 +70,14 @@ DEFAULT_SETTINGS: dict[str, Any] = {
     "max_batch_size": 16,
     "batch_wait_timeout_s": 0.02,
     "backoff_max_s": 300.0,  # longest wait between retries of a champion that fails to load
-    **Limits().model_dump(),  # max_body_bytes, max_batch_cities, max_batch_starts, timeout
+    **Limits().model_dump(),  # max_body_bytes, max_batch_*, max_pending_forecasts, timeout
 }
 _ERRORS: dict[int | str, dict[str, Any]] = {
     401: {"model": ErrorBody, "description": "missing or wrong bearer token (when one is set)"},
-    429: {"model": ErrorBody, "description": "replica busy past max_pending_forecasts"},
     404: {"model": ErrorBody, "description": "unknown city"},
     413: {"model": ErrorBody, "description": "body over max_body_bytes"},
     422: {"model": ErrorBody, "description": "invalid field (named, with the value sent)"},
+    429: {"model": ErrorBody, "description": "replica busy past max_pending_forecasts"},
     500: {"model": ErrorBody, "description": "a bug: an incident id, details in the server log"},
     503: {"model": ErrorBody, "description": "no model loaded yet, or request_timeout_s passed"},
 }
