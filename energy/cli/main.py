@@ -82,32 +82,31 @@ RayOpt = Annotated[
 ]
 
 
-def _train_on(
-    backend: str, workers: int, options: list[str], out: Path, run: Any
-) -> dict[str, Any]:
-    """Run ``run()`` (experiment.train) in this process or with the Ray training backend."""
+def _train_on(backend: str, workers: int, options: list[str], out: Path, run: Any) -> Any:
+    """``run(backend=...)`` (the training pipeline) in this process or on the Ray backend."""
     if backend not in ("local", "ray"):
         raise ValueError(f"--backend: expected ray or local, got {backend!r}")
     if backend == "local":
         if workers != 1 or options:
             raise ValueError("--workers/--ray: only with the ray backend (--backend ray)")
-        result: dict[str, Any] = run()
-        return result
+        return run(backend=None)
     from energy.distributed import RaySettings, parse_options, ray_session
     from energy.distributed.backend import ray_training
     from energy.distributed.fanout import FanoutError
+    from energy.lifecycle.pipeline import save_partial
 
     settings = RaySettings.model_validate({"num_workers": workers, **parse_options(options)})
     try:
-        with ray_session(settings.address), ray_training(settings, progress=_progress):
-            result = run()
+        with (
+            ray_session(settings.address),
+            ray_training(settings, progress=_progress) as (ray_backend, _),
+        ):
+            return run(backend=ray_backend)
     except FanoutError as e:  # keep the cities that trained; fail loudly with the others' errors
-        for city, m in e.result.models.items():
-            m.save(out / "partial" / city)
+        where = save_partial(e.result.models, out)
         typer.echo(f"error: {e}; the {len(e.result.models)} trained cities are saved under "
-                   f"{out / 'partial'}", err=True)  # fmt: skip
+                   f"{where}", err=True)  # fmt: skip
         raise typer.Exit(1) from e
-    return result
 
 
 @app.command("train")
@@ -129,39 +128,18 @@ def train_cmd(
     ] = True,
 ) -> None:
     """Train the configured model on a data set, save it, register it and run the gate."""
+    from functools import partial
+
     from energy.config.experiment import load_config
-    from energy.lifecycle import experiment
+    from energy.lifecycle.pipeline import train_and_register
 
-    if not track:
-        os.environ["ENERGY_TRACKING"] = "0"
     cfg = load_config(config)
-    summary = _train_on(
-        backend, workers, ray_options or [], out,
-        lambda: experiment.train(
-            cfg, data, out, cities=_cities_option(cities), kind=model, progress=_progress
-        ),
+    run = partial(
+        train_and_register, cfg, data, out, cities=_cities_option(cities), kind=model,
+        register=register, track=track, progress=_progress,
     )  # fmt: skip
-    typer.echo(f"trained {summary['kind']} on {len(summary['cities'])} cities in "
-               f"{summary['fit_s']} s → {out / 'model'}")  # fmt: skip
-    if register:
-        _register_and_gate(cfg, summary, data, out)
-
-
-def _register_and_gate(cfg: Any, summary: dict[str, Any], data: Path, out: Path) -> None:
-    """The end of `energy train`: new registry version (challenger) → promotion gate."""
-    from energy import tracking
-    from energy.lifecycle import champion as registry
-    from energy.lifecycle import experiment
-
-    if not tracking.enabled():
-        _progress("tracking is off: not registering (use --no-register to say so)")
-        return
-    name = cfg.promotion.registered_model
-    version = registry.register(out, name, model_uri=summary["model_uri"], progress=_progress)
-    ds = experiment.load_data(data, summary["cities"])
-    d = registry.gate(name, version, cfg.promotion, data=ds, progress=_progress)
-    verdict = "promoted to champion" if d.promote else "not promoted"
-    typer.echo(f"registered {name} v{version}: {verdict} ({d.reason})")
+    result = _train_on(backend, workers, ray_options or [], out, run)
+    typer.echo(result.describe())
 
 
 @app.command("backtest")
@@ -270,8 +248,8 @@ def main(argv: list[str] | None = None) -> None:
     handler.setFormatter(logging.Formatter("[energy] %(message)s"))
     logging.getLogger("energy").addHandler(handler)
     logging.getLogger("energy").setLevel(logging.INFO)
-    # --no-track sets ENERGY_TRACKING=0 for this command (and the Ray workers it starts); callers
-    # in the same process (jobs/, tests) get their environment back
+    # `tune --no-track` sets ENERGY_TRACKING=0 for the command (and the Tune trials it starts);
+    # callers in the same process (tests) get their environment back
     tracking_env = os.environ.get("ENERGY_TRACKING")
     try:
         app(args=argv)  # None: sys.argv

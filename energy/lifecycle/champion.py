@@ -17,7 +17,7 @@ import contextlib
 import json
 import os
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -146,6 +146,8 @@ def gate(
     settings: PromotionSettings,
     *,
     data: Dataset | None = None,
+    metrics: Mapping[str, Any] | None = None,
+    protocol: Protocol | None = None,
     force: bool = False,
     reason: str = "",
     progress: Progress = _quiet,
@@ -156,8 +158,19 @@ def gate(
     scored on another). The alias moves under the registry lock, only if the champion is still
     the version compared against; otherwise the gate runs again. The decision is tagged on the
     version (``gate.*``) and logged as a ``promotion`` run.
+
+    Args:
+        name, version: the registered version to decide on (the challenger).
+        settings: the deciding metric, margin and per-city tolerance.
+        data: the data set to re-evaluate a champion scored on another protocol.
+        metrics, protocol: the challenger's metrics (``{"overall": ..., "per_city": ...}``) and
+            protocol as values, from the run that just scored it; None: read from its tags.
+        force, reason: promote without the gate, recording why.
+        progress: receives one line per step.
     """
     challenger = tracking.get_version(name, version)
+    ours = dict(metrics) if metrics is not None else challenger.metrics
+    protocol = protocol if protocol is not None else protocol_of(challenger)
     for _ in range(10):
         current = tracking.alias_version(name, "champion")
         if current == challenger.version:
@@ -165,7 +178,7 @@ def gate(
         champ = tracking.get_version(name, current) if current else None
         theirs, source = (None, "")
         if champ is not None:
-            theirs, source = _champion_metrics(champ, protocol_of(challenger), data, progress)
+            theirs, source = _champion_metrics(champ, protocol, data, progress)
         if force:
             d = Decision(True, f"forced: {reason or 'no reason given'}", settings.metric)
         elif champ is not None and theirs is None:
@@ -177,7 +190,7 @@ def gate(
             )
         else:
             d = is_performance_improved(
-                challenger.metrics,
+                ours,
                 theirs,
                 metric=settings.metric,
                 margin=settings.margin,
@@ -251,11 +264,21 @@ def register(
     name: str,
     *,
     model_uri: str | None = None,
+    tags: Mapping[str, str] | None = None,
     progress: Progress = _quiet,
 ) -> str:
-    """Register a package as a new version (alias ``challenger``), tagged from its package.json;
-    ``model_uri``: the package already logged by ``energy train`` (else it is logged now)."""
-    tags = version_tags(json.loads((Path(pkg_dir) / "package.json").read_text()))
+    """Register a package as a new version (alias ``challenger``).
+
+    Args:
+        pkg_dir: the model package directory.
+        name: the registered model.
+        model_uri: the package already logged by a training run (else it is logged now).
+        tags: the version's tags (:func:`~energy.lifecycle.promotion.version_tags`); None:
+            built from the package's package.json.
+        progress: receives one line.
+    """
+    if tags is None:
+        tags = version_tags(json.loads((Path(pkg_dir) / "package.json").read_text()))
     if model_uri:
         version = tracking.register_model(model_uri, name=name, tags=tags)
     else:

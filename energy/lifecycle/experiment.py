@@ -1,13 +1,13 @@
-"""Entry points behind ``energy train`` and ``energy backtest``: plain functions that tests call.
+"""The model a config describes, the data it runs on, and ``energy backtest``.
 
-config (YAML → :class:`~energy.config.ExperimentConfig`) → data set (``--data DIR``) → the model the
-config describes (the ensemble, global or one per city) → fit / backtest → files under ``--out``.
+config (:class:`~energy.config.experiment.ExperimentConfig`) → data set (``--data DIR``, or a
+:class:`Dataset` in memory) → the model the config describes (the ensemble, global or one per
+city) → backtest → files under ``--out``. Training is :mod:`energy.lifecycle.pipeline`.
 """
 
 from __future__ import annotations
 
-import json
-import time
+import os
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -17,7 +17,6 @@ import pandas as pd
 from energy import schema
 from energy.config.experiment import ExperimentConfig
 from energy.data.dataset import Dataset, read_dataset
-from energy.forecast.package import write_package
 from energy.models import kinds as registry
 from energy.models.base import Forecaster
 
@@ -45,9 +44,11 @@ def build_model(cfg: ExperimentConfig, kind: str = "ensemble") -> Forecaster:
     return registry.create(kind, config)
 
 
-def load_data(path: str | Path, cities: list[str] | None) -> Dataset:
-    """Read a data set (hash verified) restricted to ``cities`` (all when None)."""
-    return read_dataset(path, verify=True).select(cities)
+def load_data(data: str | os.PathLike[str] | Dataset, cities: list[str] | None) -> Dataset:
+    """A data set restricted to ``cities`` (all when None): read from its directory (hash
+    verified), or selected from one already in memory."""
+    ds = data if isinstance(data, Dataset) else read_dataset(data, verify=True)
+    return ds.select(cities)
 
 
 def split_validation(data: Dataset, val_days: int) -> tuple[Dataset, Dataset]:
@@ -65,76 +66,6 @@ def split_validation(data: Dataset, val_days: int) -> tuple[Dataset, Dataset]:
         )
 
     return part(~is_val), part(is_val)
-
-
-def train(
-    cfg: ExperimentConfig,
-    data_dir: str | Path,
-    out: str | Path,
-    *,
-    cities: list[str] | None = None,
-    kind: str = "ensemble",
-    evaluate: bool = True,
-    progress: Progress = _quiet,
-) -> dict[str, Any]:
-    """Fit the configured model and save it as a model package under ``out``.
-
-    With ``evaluate`` (default) the model is fitted on the rows before the promotion protocol
-    (the last ``promotion.windows_days`` days of day-ahead origins,
-    :mod:`energy.lifecycle.promotion`) and
-    scored on it: metrics in package.json and ``out/backtest/``; ``promotion.refit`` then refits
-    on all rows. Without, it is fitted on all rows. Tracked as an MLflow ``train`` run (params,
-    data, metrics, artifacts, the package as a pyfunc model) unless tracking is off.
-    """
-    from energy import tracking
-    from energy.evaluation import reporting
-    from energy.lifecycle import promotion
-
-    data = load_data(data_dir, cities)
-    protocol = promotion.protocol_for(data, cfg) if evaluate else None
-    fit_data = promotion.before(data, protocol) if protocol is not None else data
-    out = Path(out)
-    params = cfg.model_dump(mode="json")
-    with tracking.start_run(
-        f"train {cfg.name}", kind="train", params=params, tags={"model": kind}, dataset=data_dir
-    ) as run:
-        train_ds, val_ds = split_validation(fit_data, cfg.ensemble.val_days)
-        model = build_model(cfg, kind)
-        progress(
-            f"training {kind} ({cfg.scope}) on {len(train_ds.load):,} rows, "
-            f"{len(data.city_ids)} cities; validation {len(val_ds.load):,} rows"
-        )
-        t0 = time.perf_counter()
-        model.fit(train_ds, val_ds)
-        fit_s = time.perf_counter() - t0
-        meta: dict[str, Any] = {"config_name": cfg.name, "config": params, "train_kind": kind}
-        if protocol is not None:
-            progress(f"scoring on the protocol: origins {protocol.start} → {protocol.end}")
-            result = promotion.score(model, cfg, data, protocol, name=kind, progress=progress)
-            meta |= {"metrics": promotion.summarize(result), "protocol": protocol.as_dict()}
-            reporting.write_backtest(result, out / "backtest")
-            run.log_metrics(promotion.flat_metrics(meta["metrics"]))
-            run.log_artifacts(out / "backtest", "backtest")
-            if cfg.promotion.refit:
-                progress(f"refitting {kind} on all rows (promotion.refit)")
-                model = build_model(cfg, kind).fit(*split_validation(data, cfg.ensemble.val_days))
-        write_package(model, data, out, meta=meta)
-        summary = {
-            "config": params,
-            "kind": kind,
-            "cities": data.city_ids,
-            "data": str(data_dir),
-            "data_hash": data.manifest.get("content_hash"),
-            "train_end": str(getattr(model, "train_end_", train_ds.load[schema.TIME].max())),
-            "fit_s": round(fit_s, 2),
-            "metrics": meta.get("metrics", {}).get("overall", {}),
-            "run_id": run.id,
-        }
-        (out / "train.json").write_text(json.dumps(summary, indent=2) + "\n")
-        run.log_metrics({"fit_s": fit_s})
-        summary["model_uri"] = tracking.log_package(run.id, out) if run.id else None
-    progress(f"trained in {fit_s:.1f} s; saved to {out / 'model'}")
-    return summary
 
 
 def backtest(

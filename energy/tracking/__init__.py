@@ -12,7 +12,7 @@ always an absolute URI, because Ray moves the working directory of workers and t
 * :mod:`~energy.tracking.store`: URIs, the client, errors.
 * :mod:`~energy.tracking.runs`: :func:`start_run` logs the resolved config as flattened params,
   metrics in batches, the data set as an MLflow input (source path + content hash), the git
-  commit and package versions, artifacts.
+  commit and package versions (:mod:`energy.versions`), artifacts.
 * :mod:`~energy.tracking.models`: a model package (:mod:`energy.forecast.package`) as a pyfunc model
   (:mod:`~energy.tracking.pyfunc_model`), versions, aliases and tags; :func:`resolve_alias`
   downloads the package a version holds.
@@ -40,7 +40,7 @@ from energy.tracking.models import (
     set_model_tag,
     set_version_tags,
 )
-from energy.tracking.runs import Run, flatten, git_commit, metric_key, package_versions, start_run
+from energy.tracking.runs import Run, flatten, git_commit, metric_key, start_run
 from energy.tracking.store import (
     DEFAULT_MODEL_NAME,
     RegistryLookupError,
@@ -73,7 +73,6 @@ __all__ = [
     "log_package",
     "metric_key",
     "model_tags",
-    "package_versions",
     "register_model",
     "register_package",
     "resolve_alias",

@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from energy.tracking.store import client, enabled, experiment_id
+from energy.versions import package_versions
 
 REPO = Path(__file__).resolve().parents[2]
 _KEY_OK = re.compile(r"[^A-Za-z0-9_\-. /]")
@@ -53,17 +54,6 @@ def git_commit() -> str:
     except (OSError, subprocess.SubprocessError):
         return "unknown"
     return (sha + ("+dirty" if dirty else "")) if sha else "unknown"
-
-
-def package_versions() -> dict[str, str]:
-    from importlib.metadata import PackageNotFoundError, version
-    from platform import python_version
-
-    out = {"python": python_version()}
-    for pkg in ("energy", "mlflow", "ray", "torch", "xgboost", "pandas", "numpy", "pyarrow"):
-        with contextlib.suppress(PackageNotFoundError):
-            out[pkg] = version(pkg)
-    return out
 
 
 @dataclass

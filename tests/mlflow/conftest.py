@@ -27,13 +27,13 @@ def synth_data(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 @pytest.fixture(scope="session")
 def trained(tmp_path_factory: pytest.TempPathFactory, synth_data: Path) -> dict[str, Any]:
-    """`experiment.train` of the tiny ensemble: fitted before the last 7 days, scored on them,
-    tracked (run id, logged pyfunc model URI) and saved as a package."""
-    from energy.lifecycle import experiment
+    """The training pipeline on the tiny ensemble, not registered: fitted before the last 7
+    days, scored on them, tracked (run id, logged pyfunc model URI) and saved as a package."""
+    from energy.lifecycle.pipeline import train_and_register
 
     out = tmp_path_factory.mktemp("train") / "run"
-    summary = experiment.train(tiny_config(), synth_data, out)
-    return summary | {"out": out}
+    result = train_and_register(tiny_config(), synth_data, out, register=False)
+    return result.summary() | {"model_uri": result.model_uri, "out": out, "result": result}
 
 
 @pytest.fixture

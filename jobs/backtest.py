@@ -1,0 +1,55 @@
+"""Ray job entry point for a backtest: :func:`energy.lifecycle.experiment.backtest` (day-ahead
+rolling origins, the model and the baselines) with its fits on the job's Ray cluster.
+
+Submitted from the repository root::
+
+    ray job submit --address http://HEAD:8265 --working-dir . \\
+        --runtime-env cluster/runtime_env.yaml -- \\
+        python -m jobs.backtest --config cpu --data /mnt/shared/data/gefcom2012 \\
+        --start 2008-05-01 --end 2008-06-01 --out /mnt/shared/backtests/gefcom
+
+Options: those of ``energy backtest`` (``--config``, ``--data``, ``--start``, ``--end``,
+``--out``, ``--cities``, ``--model``, ``--[no-]baselines``) and ``--workers``,
+``--ray KEY=VALUE``. The driver reads ``--data`` and writes ``--out``: use shared storage.
+"""
+
+from __future__ import annotations
+
+import argparse
+
+from jobs._common import (
+    add_backend_options,
+    cities,
+    job_argv,
+    log_progress,
+    parser,
+    ray_backend,
+    say,
+)
+
+
+def main(argv: list[str] | None = None) -> None:
+    """Parse ``argv`` (default: the command line), backtest, print the comparison table."""
+    from energy.config.experiment import load_config
+    from energy.lifecycle.experiment import backtest
+
+    ap = parser(__doc__)
+    ap.add_argument("--start", required=True, help="first origin day (local date)")
+    ap.add_argument("--end", required=True, help="end day, exclusive (local date)")
+    ap.add_argument("--model", default="ensemble", help="ensemble, a member kind or a baseline")
+    ap.add_argument("--baselines", action=argparse.BooleanOptionalAction, default=True)
+    add_backend_options(ap)
+    args = ap.parse_args(job_argv(argv))
+    log_progress()
+    cfg = load_config(args.config)
+    with ray_backend(args.workers, args.ray):  # the backtest's fits run on the cluster
+        res = backtest(
+            cfg, args.data, args.out, start=args.start, end=args.end,
+            cities=cities(args.cities), kind=args.model, with_baselines=args.baselines,
+            progress=say,
+        )  # fmt: skip
+    print(res["compare"].to_string())
+
+
+if __name__ == "__main__":
+    main()
