@@ -1,1 +1,6 @@
-"""Entry points submitted to a Ray cluster (train, tune, backtest, retrain schedules)."""
+"""Ray job entry points, a few lines each over the library.
+
+* ``jobs.train``: :func:`energy.lifecycle.pipeline.train_and_register`;
+* ``jobs.backtest``: :func:`energy.lifecycle.experiment.backtest`;
+* ``jobs.tune``: :func:`energy.distributed.tune.tune`.
+"""

@@ -30,11 +30,14 @@ def say(msg: str) -> None:
 
 
 def log_progress() -> None:
-    """Send the library's log records (epochs, members, cities) to stderr as progress lines."""
-    handler = logging.StreamHandler()
-    handler.setFormatter(logging.Formatter("[energy] %(message)s"))
+    """Send the library's log records (epochs, members, cities) to stderr as progress lines
+    (once per process)."""
     logger = logging.getLogger("energy")
-    logger.addHandler(handler)
+    if not any(getattr(h, "energy_job", False) for h in logger.handlers):
+        handler = logging.StreamHandler()
+        handler.setFormatter(logging.Formatter("[energy] %(message)s"))
+        handler.energy_job = True  # type: ignore[attr-defined]
+        logger.addHandler(handler)
     logger.setLevel(logging.INFO)
 
 

@@ -22,7 +22,7 @@ import json
 import os
 import time
 from collections.abc import Callable, Iterator, Mapping
-from contextlib import AbstractContextManager, contextmanager, nullcontext
+from contextlib import contextmanager, nullcontext
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -153,15 +153,14 @@ def train_and_register(
     """
     out = Path(out)
     ds = load_data(data, cities)
-    from_dir = isinstance(data, (str, os.PathLike))
-    source = str(data) if from_dir else str(ds.manifest.get("source", {}).get("path", "memory"))
-    # the run's input: the directory (its path and manifest), else the data set's manifest
-    run = _start_run(cfg, kind, data if from_dir else ds) if track and tracking.enabled() else None
+    # where the data came from: its directory (the run logs its path and manifest), else memory
+    source = data if isinstance(data, (str, os.PathLike)) else None
+    tracked = track and tracking.enabled()
     with _using(backend):
-        result = _train(cfg, ds, out, kind, evaluate, run, source, progress)
+        result = _train(cfg, ds, source, out, kind, evaluate, tracked, progress)
         if not register:
             return result
-        if run is None:
+        if not tracked:
             progress("tracking is off: not registering (use --no-register to say so)")
             return result
         return _register_and_gate(result, ds, progress)
@@ -170,34 +169,31 @@ def train_and_register(
 def _train(
     cfg: ExperimentConfig,
     ds: Dataset,
+    source: str | os.PathLike[str] | None,
     out: Path,
     kind: str,
     evaluate: bool,
-    run_ctx: AbstractContextManager[tracking.Run] | None,
-    source: str,
+    tracked: bool,
     progress: Progress,
 ) -> TrainResult:
-    """Fit → backtest on the protocol → (refit) → package → tracking run; not registered."""
-    from energy.evaluation import reporting
-
+    """Fit → backtest on the protocol → (refit) → package, in a tracking run; not registered.
+    ``source``: the data set's directory; None: ``ds`` came from memory."""
     protocol = promotion.protocol_for(ds, cfg) if evaluate else None
     fit_data = promotion.before(ds, protocol) if protocol is not None else ds
-    with run_ctx or nullcontext(tracking.Run(None)) as run:
+    params = cfg.model_dump(mode="json")
+    run_ctx = (
+        tracking.start_run(f"train {cfg.name}", kind="train", params=params,
+                           tags={"model": kind}, dataset=ds if source is None else source)
+        if tracked
+        else nullcontext(tracking.Run(None))
+    )  # fmt: skip
+    with run_ctx as run:
         model, fit_s, fit_end = _fit(cfg, kind, fit_data, progress)
-        meta: dict[str, Any] = {
-            "config_name": cfg.name,
-            "config": cfg.model_dump(mode="json"),
-            "train_kind": kind,
-        }
+        meta: dict[str, Any] = {"config_name": cfg.name, "config": params, "train_kind": kind}
         metrics: dict[str, Any] = {}
         if protocol is not None:
-            progress(f"scoring on the protocol: origins {protocol.start} → {protocol.end}")
-            scored = promotion.score(model, cfg, ds, protocol, name=kind, progress=progress)
-            metrics = promotion.summarize(scored)
+            metrics = _backtest(model, cfg, ds, protocol, kind, out / "backtest", run, progress)
             meta |= {"metrics": metrics, "protocol": protocol.as_dict()}
-            reporting.write_backtest(scored, out / "backtest")
-            run.log_metrics(promotion.flat_metrics(metrics))
-            run.log_artifacts(out / "backtest", "backtest")
             if cfg.promotion.refit:
                 progress(f"refitting {kind} on all rows (promotion.refit)")
                 model = build_model(cfg, kind).fit(*split_validation(ds, cfg.ensemble.val_days))
@@ -207,7 +203,9 @@ def _train(
             kind=kind,
             cities=ds.city_ids,
             package_dir=out,
-            data=source,
+            data=str(
+                ds.manifest.get("source", {}).get("path", "memory") if source is None else source
+            ),
             data_hash=ds.manifest.get("content_hash"),
             train_end=str(getattr(model, "train_end_", fit_end)),
             fit_s=fit_s,
@@ -236,6 +234,29 @@ def _fit(
     t0 = time.perf_counter()
     model.fit(train_ds, val_ds)
     return model, time.perf_counter() - t0, train_ds.load[schema.TIME].max()
+
+
+def _backtest(
+    model: Forecaster,
+    cfg: ExperimentConfig,
+    ds: Dataset,
+    protocol: promotion.Protocol,
+    kind: str,
+    where: Path,
+    run: tracking.Run,
+    progress: Progress,
+) -> dict[str, Any]:
+    """Score the fitted ``model`` on the protocol's origins: files under ``where``, metrics in
+    the run; returns the metrics (:func:`~energy.lifecycle.promotion.summarize`)."""
+    from energy.evaluation import reporting
+
+    progress(f"scoring on the protocol: origins {protocol.start} → {protocol.end}")
+    scored = promotion.score(model, cfg, ds, protocol, name=kind, progress=progress)
+    metrics = promotion.summarize(scored)
+    reporting.write_backtest(scored, where)
+    run.log_metrics(promotion.flat_metrics(metrics))
+    run.log_artifacts(where, "backtest")
+    return metrics
 
 
 def _register_and_gate(result: TrainResult, ds: Dataset, progress: Progress) -> TrainResult:
@@ -280,13 +301,3 @@ def _using(backend: TrainingBackend | None) -> Iterator[None]:
     """Route fits to ``backend``; None keeps the one the caller installed (or in-process)."""
     with use_backend(backend) if backend is not None else nullcontext():
         yield
-
-
-def _start_run(
-    cfg: ExperimentConfig, kind: str, dataset: Any
-) -> AbstractContextManager[tracking.Run]:
-    """The MLflow ``train`` run: the resolved config as params, ``dataset`` as its input."""
-    params = cfg.model_dump(mode="json")
-    return tracking.start_run(
-        f"train {cfg.name}", kind="train", params=params, tags={"model": kind}, dataset=dataset
-    )
