@@ -46,9 +46,10 @@ def cities(value: str | None) -> list[str] | None:
     return [c.strip() for c in value.split(",") if c.strip()] if value else None
 
 
-def parser(description: str | None) -> argparse.ArgumentParser:
+def parser(module: str, doc: str | None) -> argparse.ArgumentParser:
     """The options every job takes: ``--config``, ``--data``, ``--out``, ``--cities``."""
-    ap = argparse.ArgumentParser(description=(description or "").split("\n\n")[0])
+    first = (doc or "").split("\n\n")[0]
+    ap = argparse.ArgumentParser(prog=f"python -m {module}", description=" ".join(first.split()))
     ap.add_argument("--config", required=True, help="YAML profile: a path or a name (cpu, seed)")
     ap.add_argument("--data", required=True, type=Path, help="data set directory")
     ap.add_argument("--out", required=True, type=Path, help="output directory")

@@ -33,7 +33,7 @@ def main(argv: list[str] | None = None) -> None:
     from energy.config.experiment import load_config
     from energy.lifecycle.experiment import backtest
 
-    ap = parser(__doc__)
+    ap = parser("jobs.backtest", __doc__)
     ap.add_argument("--start", required=True, help="first origin day (local date)")
     ap.add_argument("--end", required=True, help="end day, exclusive (local date)")
     ap.add_argument("--model", default="ensemble", help="ensemble, a member kind or a baseline")

@@ -34,7 +34,7 @@ def main(argv: list[str] | None = None) -> None:
     from energy.distributed.fanout import FanoutError
     from energy.lifecycle.pipeline import save_partial, train_and_register
 
-    ap = parser(__doc__)
+    ap = parser("jobs.train", __doc__)
     ap.add_argument("--model", default="ensemble", help="ensemble, a member kind or a baseline")
     add_backend_options(ap)
     ap.add_argument("--register", action=argparse.BooleanOptionalAction, default=True)

@@ -27,7 +27,7 @@ def main(argv: list[str] | None = None) -> None:
     from energy.distributed import ray_session
     from energy.distributed.tune import load_settings, prepare, tune
 
-    ap = parser(__doc__)
+    ap = parser("jobs.tune", __doc__)
     ap.add_argument("--model", required=True, help="lstm, transformer or xgboost")
     ap.add_argument("--search", default="tpe", help="tpe, gp, random or grid")
     ap.add_argument("--samples", type=int, help="trials (default 20)")
