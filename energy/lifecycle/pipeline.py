@@ -28,7 +28,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from energy import schema, tracking
-from energy.forecast.package import write_package
+from energy.forecast.package_io import write_package
 from energy.lifecycle import champion, promotion
 from energy.lifecycle.experiment import build_model, load_data, split_validation
 from energy.models.backend import use_backend

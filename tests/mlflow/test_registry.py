@@ -15,7 +15,7 @@ import pytest
 
 from energy import tracking
 from energy.config.experiment import PromotionSettings
-from energy.forecast.package import read_package
+from energy.forecast.package_io import read_package
 from energy.lifecycle import champion as registry
 from energy.lifecycle import promotion
 
