@@ -1,5 +1,6 @@
-"""Ray job entry point for a backtest: :func:`energy.lifecycle.experiment.backtest` (day-ahead
-rolling origins, the model and the baselines) with its fits on the job's Ray cluster.
+"""Ray job entry point for a backtest: :func:`energy.lifecycle.experiment.backtest` (rolling
+origins, K-fold, out-of-time or city-wise; the model and the baselines) with its fits on the
+job's Ray cluster.
 
 Submitted from the repository root::
 
@@ -8,8 +9,8 @@ Submitted from the repository root::
         python -m jobs.backtest --config cpu --data /mnt/shared/data/gefcom2012 \\
         --start 2008-05-01 --end 2008-06-01 --out /mnt/shared/backtests/gefcom
 
-Options: those of ``energy backtest`` (``--config``, ``--data``, ``--start``, ``--end``,
-``--out``, ``--cities``, ``--model``, ``--[no-]baselines``) and ``--workers``,
+Options: those of ``energy backtest`` (``--config``, ``--data``, ``--scheme``, ``--start``,
+``--end``, ``--out``, ``--cities``, ``--model``, ``--[no-]baselines``) and ``--workers``,
 ``--ray KEY=VALUE``. The driver reads ``--data`` and writes ``--out``: use shared storage.
 """
 
@@ -34,8 +35,9 @@ def main(argv: list[str] | None = None) -> None:
     from energy.lifecycle.experiment import backtest
 
     ap = parser("jobs.backtest", __doc__)
-    ap.add_argument("--start", required=True, help="first origin day (local date)")
-    ap.add_argument("--end", required=True, help="end day, exclusive (local date)")
+    ap.add_argument("--scheme", default="rolling", help="rolling, kfold, out-of-time, citywise")
+    ap.add_argument("--start", help="first origin day (rolling: local date; else UTC)")
+    ap.add_argument("--end", help="end day, exclusive")
     ap.add_argument("--model", default="ensemble", help="ensemble, a member kind or a baseline")
     ap.add_argument("--baselines", action=argparse.BooleanOptionalAction, default=True)
     add_backend_options(ap)
@@ -46,7 +48,7 @@ def main(argv: list[str] | None = None) -> None:
         res = backtest(
             cfg, args.data, args.out, start=args.start, end=args.end,
             cities=cities(args.cities), kind=args.model, with_baselines=args.baselines,
-            progress=say,
+            scheme=args.scheme, progress=say,
         )  # fmt: skip
     print(res["compare"].to_string())
 

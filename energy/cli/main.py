@@ -169,26 +169,9 @@ def backtest_cmd(
     from energy.lifecycle import experiment
 
     cfg = load_config(config)
-    if scheme != "rolling":
-        from functools import partial
-
-        from energy.evaluation.runner import backtest_models, check_scheme
-
-        check_scheme(scheme, start, end)
-        data_set = experiment.load_data(data, _cities_option(cities))
-        names = [model, *(cfg.baselines if baselines and model == "ensemble" else [])]
-        res = backtest_models(
-            {n: partial(experiment.build_model, cfg, n) for n in names}, data_set, out, scheme,
-            start=start, end=end, settings=cfg.backtest, horizon=cfg.horizon,
-            val_days=cfg.ensemble.val_days, seed=cfg.seed, progress=_progress,
-        )  # fmt: skip
-        typer.echo(res["compare"].to_string())
-        return
-    if start is None or end is None:
-        raise ValueError("--start/--end: both are required with --scheme rolling")
     res = experiment.backtest(
         cfg, data, out, start=start, end=end, cities=_cities_option(cities), kind=model,
-        with_baselines=baselines, progress=_progress,
+        with_baselines=baselines, scheme=scheme, progress=_progress,
     )  # fmt: skip
     typer.echo(res["compare"].to_string())
 

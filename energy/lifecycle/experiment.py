@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Callable
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -73,20 +74,40 @@ def backtest(
     data_dir: str | Path,
     out: str | Path,
     *,
-    start: str,
-    end: str,
+    start: str | None = None,
+    end: str | None = None,
     cities: list[str] | None = None,
     kind: str = "ensemble",
     with_baselines: bool = True,
+    scheme: str = "rolling",
     progress: Progress = _quiet,
 ) -> dict[str, Any]:
-    """Day-ahead rolling-origin backtest of the configured model (and the baselines) over
-    ``[start, end)`` (local dates of each city); files written under ``out``."""
+    """Backtest the configured model (and the baselines); files written under ``out``.
+
+    Args:
+        scheme: ``rolling`` (default): day-ahead origins over ``[start, end)`` (local dates of
+            each city), fitted once before ``start`` and tracked as a ``backtest`` run;
+            ``kfold``, ``out-of-time``, ``citywise``: refit per fold, with the settings of the
+            config's ``backtest`` section (``start``/``end`` optional, UTC).
+
+    Returns:
+        ``{"compare": table of overall metrics, "results": name → BacktestResult}``.
+    """
     from energy import tracking
     from energy.evaluation import reporting
     from energy.evaluation import schemes as evaluation
+    from energy.evaluation.runner import backtest_models, check_scheme
     from energy.lifecycle import promotion
 
+    check_scheme(scheme, start, end)  # before the data is read
+    kinds = [kind, *(cfg.baselines if with_baselines and kind == "ensemble" else [])]
+    if scheme != "rolling":
+        return backtest_models(
+            {k: partial(build_model, cfg, k) for k in kinds}, load_data(data_dir, cities), out,
+            scheme, start=start, end=end, settings=cfg.backtest, horizon=cfg.horizon,
+            val_days=cfg.ensemble.val_days, seed=cfg.seed, progress=progress,
+        )  # fmt: skip
+    assert start is not None and end is not None  # check_scheme: rolling needs both
     parsed = {}
     for flag, value in (("--start", start), ("--end", end)):
         try:
@@ -96,7 +117,6 @@ def backtest(
     if parsed["--end"] <= parsed["--start"]:
         raise ValueError(f"--end: {end!r} is not after --start {start!r}")
     data = load_data(data_dir, cities)
-    kinds = [kind, *(cfg.baselines if with_baselines and kind == "ensemble" else [])]
     results = {}
     params = cfg.model_dump(mode="json") | {"backtest": {"start": start, "end": end}}
     with tracking.start_run(
