@@ -41,7 +41,7 @@ class CountingBackend(TrainingBackend):
     def __init__(self) -> None:
         self.boosters = 0
 
-    def fit_boosters(self, model: Any, train: Any, val: Any) -> None:
+    def fit_boosters(self, job: Any) -> None:
         self.boosters += 1
         return None
 
