@@ -27,6 +27,7 @@ from energy.data import splits
 from energy.data.dataset import Dataset
 from energy.data.splits import subset as subset  # re-exported: promotion uses it
 from energy.evaluation.metrics import metrics_table, naive_scales
+from energy.forecast.engine import predict  # the one forecast path, members in one run
 from energy.models.base import Forecaster
 
 HOUR = pd.Timedelta(hours=1)
@@ -77,28 +78,6 @@ def override_weather(
     return out
 
 
-def _forecast(
-    model: Forecaster,
-    frame: pd.DataFrame,
-    cities: pd.DataFrame,
-    origins: pd.DataFrame,
-    horizon: int,
-    members: bool,
-) -> pd.DataFrame:
-    origins = origins.reset_index(drop=True)
-    pred = model.predict_origins(frame, cities, origins, horizon)
-    if members and hasattr(model, "member_predictions"):
-        for member, arr in model.member_predictions(frame, cities, origins, horizon).items():
-            a = np.asarray(arr, dtype=np.float64)
-            if a.shape != (len(origins), horizon):
-                raise RuntimeError(
-                    f"member {member!r}: forecast shape {a.shape}, "
-                    f"expected {(len(origins), horizon)}"
-                )
-            pred[f"yhat_{member}"] = a.reshape(-1)  # origin-major, step-minor like pred
-    return pred
-
-
 def forecast_origins(
     model: Forecaster,
     data: Dataset,
@@ -131,7 +110,7 @@ def forecast_origins(
         frame = data.load
         if weather is not None:
             frame = override_weather(frame, weather, horizon_hours(origins, horizon))
-        return _forecast(model, frame, data.cities, origins, horizon, members)
+        return predict(model, frame, data.cities, origins, horizon, members=members)
     parts = []
     hidden = [c for c in (schema.LOAD, schema.LOAD_RAW) if c in data.load.columns]
     for o, group in origins.groupby("origin", sort=True):
@@ -139,7 +118,7 @@ def forecast_origins(
         frame.loc[frame[schema.TIME] >= o, hidden] = np.nan
         if weather is not None:
             frame = override_weather(frame, weather, horizon_hours(group, horizon))
-        parts.append(_forecast(model, frame, data.cities, group, horizon, members))
+        parts.append(predict(model, frame, data.cities, group, horizon, members=members))
     return pd.concat(parts, ignore_index=True)
 
 

@@ -16,7 +16,7 @@ Times are UTC, hour-beginning; forecasts in MW.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Protocol, runtime_checkable
 
 import numpy as np
 import pandas as pd
@@ -25,10 +25,22 @@ from energy import schema
 from energy.forecast.errors import ForecastInputError
 from energy.forecast.query import ForecastQuery, queries_from_table
 from energy.models.base import Forecaster, long_predictions
-from energy.models.ensemble import EnsembleForecaster
 
 if TYPE_CHECKING:
     from energy.forecast.package import ModelPackage
+
+
+@runtime_checkable
+class MemberModel(Protocol):
+    """A model made of members (the ensemble, or any model that says so): each member's forecasts
+    and the rule that combines them, so that members and the combination come from one run."""
+
+    def member_predictions(
+        self, frame: pd.DataFrame, cities: pd.DataFrame, origins: pd.DataFrame, horizon: int
+    ) -> dict[str, np.ndarray]: ...
+
+    def combine(self, member_preds: dict[str, np.ndarray]) -> np.ndarray: ...
+
 
 HOUR = pd.Timedelta(hours=1)
 
@@ -104,10 +116,15 @@ def predict(
     Returns:
         :data:`energy.models.base.PREDICTION_COLUMNS` (+ ``yhat_<member>``), origin-major.
     """
-    if not (members and isinstance(model, EnsembleForecaster)):
+    if not (members and isinstance(model, MemberModel)):
         return model.predict_origins(frame, cities, origins, horizon, weather_source=source)
     origins = origins[[schema.CITY, "origin"]].reset_index(drop=True)
     preds = model.member_predictions(frame, cities, origins, horizon)
+    for name, y in preds.items():
+        if y.shape != (len(origins), horizon):
+            raise RuntimeError(
+                f"member {name!r}: forecast shape {y.shape}, expected {(len(origins), horizon)}"
+            )
     out = long_predictions(origins, model.combine(preds), source, model.capabilities)
     for name, y in preds.items():
         out[f"yhat_{name}"] = y.reshape(-1)

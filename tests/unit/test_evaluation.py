@@ -107,11 +107,13 @@ class TwoMembers(LastValue):
             "day_mean": np.repeat(day[:, None], horizon, axis=1),
         }
 
+    def combine(self, member_preds: dict[str, np.ndarray]) -> np.ndarray:
+        return (member_preds["last"] + member_preds["day_mean"]) / 2
+
     def _predict_frame(
         self, frame: pd.DataFrame, cities: pd.DataFrame, origins: pd.DataFrame, horizon: int
     ) -> np.ndarray:
-        m = self.member_predictions(frame, cities, origins, horizon)
-        return (m["last"] + m["day_mean"]) / 2
+        return self.combine(self.member_predictions(frame, cities, origins, horizon))
 
 
 class Thermometer(LastValue):
