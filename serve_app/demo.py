@@ -30,12 +30,13 @@ def say(msg: str) -> None:
 
 def holdout(data: str, cities: list[str], hours: int, out: str) -> None:
     from energy import schema
-    from energy.data.dataset import Dataset, build_manifest, read_dataset, write_dataset
+    from energy.data.dataset import build_manifest, read_dataset, write_dataset
+    from energy.data.splits import subset
 
     ds = read_dataset(data, verify=True).select(cities)
     end = ds.load[schema.TIME].max()
     keep = ds.load[schema.TIME] <= end - pd.Timedelta(hours=hours)
-    cut = Dataset(ds.load[keep].reset_index(drop=True), ds.cities, ds.events, quality=ds.quality)
+    cut = subset(ds, keep)
     cut.manifest = build_manifest(
         cut, source={"kind": "holdout", "of": data}, quality_summary={},
         command=f"serve_app.demo holdout --hours {hours}",

@@ -20,7 +20,6 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-import sys
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -33,6 +32,7 @@ import pandas as pd
 from energy import schema
 from energy.data import output
 from energy.data.output import write_dir
+from energy.versions import package_versions
 
 LOAD_FILE = "load.parquet"
 CITIES_FILE = "cities.parquet"
@@ -108,18 +108,6 @@ def content_hash(
     return h.hexdigest()
 
 
-def _package_versions() -> dict[str, str]:
-    from importlib.metadata import PackageNotFoundError, version
-
-    out = {"python": sys.version.split()[0]}
-    for pkg in ("energy", "pandas", "numpy", "pyarrow", "holidays"):
-        try:
-            out[pkg] = version(pkg)
-        except PackageNotFoundError:
-            continue
-    return out
-
-
 def build_manifest(
     ds: Dataset, *, source: dict[str, Any], command: str, quality_summary: dict[str, Any]
 ) -> dict[str, Any]:
@@ -158,7 +146,7 @@ def build_manifest(
             for r in per_city.to_dict("records")
         ],
         "quality_summary": quality_summary,
-        "versions": _package_versions(),
+        "versions": package_versions(),
     }
 
 

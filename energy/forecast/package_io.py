@@ -28,7 +28,8 @@ from energy import schema
 from energy.data.dataset import Dataset
 from energy.forecast.errors import ModelUnavailableError
 from energy.forecast.package import HOUR, MODEL_DIR, PACKAGE_FILE, ModelPackage
-from energy.models.base import MODEL_FILE, Forecaster, package_versions
+from energy.models.base import MODEL_FILE, Forecaster
+from energy.versions import package_versions
 
 HISTORY_FILE = "history.parquet"
 CITIES_FILE = "cities.parquet"

@@ -17,8 +17,8 @@ import pandas as pd
 
 from energy import schema
 from energy.config.experiment import ExperimentConfig
+from energy.data import splits
 from energy.data.dataset import Dataset, read_dataset
-from energy.models import kinds as registry
 from energy.models.base import Forecaster
 
 Progress = Callable[[str], None]
@@ -29,20 +29,9 @@ def _quiet(_: str) -> None:
 
 
 def build_model(cfg: ExperimentConfig, kind: str = "ensemble") -> Forecaster:
-    """The forecaster a config describes: the ensemble (default), one member, or a baseline;
-    wrapped in a per-city model when ``scope`` is ``per_city``."""
-    if kind == "ensemble":
-        config = cfg.ensemble_config()
-    elif kind in cfg.models:
-        config = cfg.member_configs()[kind]
-    elif kind in cfg.baselines:
-        config = cfg.baseline_configs()[kind]
-    else:
-        known = ["ensemble", *cfg.models, *cfg.baselines]
-        raise ValueError(f"--model: {kind!r} is not in this config (have: {', '.join(known)})")
-    if cfg.scope == "per_city":
-        return registry.create("per_city", {"model": {"kind": kind, "config": config}})
-    return registry.create(kind, config)
+    """The forecaster a config describes: the ensemble (default), one member (by its name in
+    ``models``, whatever its kind), or a baseline; per-city when ``scope`` is ``per_city``."""
+    return cfg.model_spec(kind).build()
 
 
 def load_data(data: str | os.PathLike[str] | Dataset, cities: list[str] | None) -> Dataset:
@@ -58,15 +47,7 @@ def split_validation(data: Dataset, val_days: int) -> tuple[Dataset, Dataset]:
     cut = end - pd.Timedelta(days=val_days)
     is_val = data.load[schema.TIME] >= cut
 
-    def part(mask: pd.Series) -> Dataset:
-        return Dataset(
-            load=data.load[mask].reset_index(drop=True),
-            cities=data.cities,
-            events=data.events,
-            manifest=data.manifest,
-        )
-
-    return part(~is_val), part(is_val)
+    return splits.subset(data, ~is_val), splits.subset(data, is_val)
 
 
 def backtest(

@@ -34,6 +34,7 @@ from pydantic import BaseModel, ConfigDict
 from energy import schema
 from energy.data.dataset import Dataset
 from energy.features.climatology import Climatology
+from energy.versions import package_versions
 
 MAX_HORIZON = 168
 MODEL_FILE = "model.json"
@@ -321,15 +322,3 @@ def long_predictions(
             "weather_source": src,
         }
     )
-
-
-def package_versions() -> dict[str, str]:
-    from importlib.metadata import PackageNotFoundError, version
-
-    out = {}
-    for pkg in ("energy", "numpy", "pandas", "torch", "xgboost", "scikit-learn"):
-        try:
-            out[pkg] = version(pkg)
-        except PackageNotFoundError:
-            continue
-    return out
