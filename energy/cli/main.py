@@ -7,7 +7,6 @@ one-line ``error: ...`` on stderr and exit status 2, never a traceback.
 from __future__ import annotations
 
 import os
-import sys
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -190,41 +189,11 @@ def _add_commands() -> None:
 _add_commands()
 
 
-def _one_line(exc: BaseException) -> str:
-    from pydantic import ValidationError
-
-    if isinstance(exc, ValidationError):
-        parts = []
-        for err in exc.errors():
-            loc = ".".join(str(x) for x in err["loc"]) or "config"
-            got = err.get("input")
-            shown = f" (got {got!r})" if not isinstance(got, (dict, list)) else ""
-            msg = str(err["msg"]).removeprefix("Value error, ")
-            parts.append(f"{loc}: {msg}{shown}")
-        return "; ".join(parts)
-    return " ".join(str(exc).split())
-
-
 def main(argv: list[str] | None = None) -> None:
     """Console-script entry point: known user errors become one line and exit status 2."""
-    from pydantic import ValidationError
-
-    from energy.data.dataset import DatasetError
-    from energy.data.importers import SourceError
-    from energy.schema import SchemaError
-    from energy.tracking import TrackingError
-
-    user_errors = (
-        SchemaError,
-        TrackingError,
-        DatasetError,
-        SourceError,
-        ValidationError,
-        FileNotFoundError,
-        ValueError,
-        KeyError,
-    )
     import logging
+
+    from energy.errors import exit_on_user_error, user_errors
 
     # progress of long work (epochs, members, cities) on stderr; library code only logs
     handler = logging.StreamHandler()
@@ -236,11 +205,8 @@ def main(argv: list[str] | None = None) -> None:
     tracking_env = os.environ.get("ENERGY_TRACKING")
     try:
         app(args=argv)  # None: sys.argv
-    except user_errors as exc:
-        if os.environ.get("ENERGY_DEBUG"):
-            raise
-        typer.echo(f"error: {_one_line(exc)}", err=True)
-        sys.exit(2)
+    except user_errors() as exc:
+        exit_on_user_error(exc)
     finally:
         logging.getLogger("energy").removeHandler(handler)
         if tracking_env is None:
