@@ -95,13 +95,11 @@ class Split:
 
 # ---- helpers -----------------------------------------------------------------------------------
 def _utc(value: TimeLike, arg: str) -> pd.Timestamp:
+    """:func:`energy.schema.utc_time`, failing as a :class:`SplitError` naming ``arg``."""
     try:
-        ts = pd.Timestamp(value)
-    except (TypeError, ValueError):
-        ts = pd.NaT
-    if pd.isna(ts):
-        raise SplitError(f"{arg}: cannot parse {value!r} as a date or time")
-    return ts.tz_localize("UTC") if ts.tzinfo is None else ts.tz_convert("UTC")
+        return schema.utc_time(value, arg)
+    except schema.SchemaError as e:
+        raise SplitError(str(e)) from None
 
 
 def _int(value: object, arg: str, minimum: int) -> int:

@@ -232,9 +232,9 @@ def fresh_model(model: ModelLike) -> Forecaster:
     return model()
 
 
-def to_utc(value: str | pd.Timestamp) -> pd.Timestamp:
-    ts = pd.Timestamp(value)
-    return ts.tz_localize("UTC") if ts.tzinfo is None else ts.tz_convert("UTC")
+def to_utc(value: str | pd.Timestamp, name: str = "time") -> pd.Timestamp:
+    """A backtest boundary as UTC (naive means UTC): :func:`energy.schema.utc_time`."""
+    return schema.utc_time(value, name)
 
 
 def run(
