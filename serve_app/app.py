@@ -75,6 +75,10 @@ class ServeOptions(BaseModel):
     token_env: str = Field(
         default=DEFAULT_TOKEN_ENV, description="else: environment variable holding the token"
     )
+    monitor: bool = Field(default=True, description="log served forecasts to the monitoring store")
+    monitor_db: str | None = Field(
+        default=None, description="monitoring store URL; default: ENERGY_MONITOR_DB / state folder"
+    )
 
     @model_validator(mode="after")
     def _one_source(self) -> ServeOptions:
@@ -98,6 +102,10 @@ class ServeOptions(BaseModel):
         """Where the replicas find the token (a path or a variable name, never the token)."""
         return {"token_file": self.token_file, "token_env": self.token_env}
 
+    def start_settings(self) -> dict[str, Any]:
+        """Settings read once when a replica starts (not part of ``user_config``)."""
+        return {"monitor": self.monitor, "monitor_db": self.monitor_db}
+
     def autoscaling(self) -> dict[str, Any]:
         return {
             "min_replicas": self.min_replicas,
@@ -120,7 +128,11 @@ def build_app(options: ServeOptions) -> Any:
         ray_actor_options={"num_cpus": options.num_cpus},
         user_config=options.settings(),
     )
-    return dep.bind(options.source().to_dict(), options.settings(), options.auth())
+    return dep.bind(
+        options.source().to_dict(),
+        {**options.settings(), **options.start_settings()},
+        options.auth(),
+    )
 
 
 def app(args: dict[str, Any]) -> Any:

@@ -40,6 +40,7 @@ from ray.serve import metrics
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from energy.forecast.errors import ForecastError, ModelUnavailableError
+from energy.schema import SchemaError
 from serve_app.auth import DEFAULT_TOKEN_ENV, load_token, require_token_off_loopback
 from serve_app.limits import (
     Admission,
@@ -51,7 +52,10 @@ from serve_app.limits import (
     timeout_error,
 )
 from serve_app.loader import ModelHolder, ModelSource
+from serve_app.monitoring import ReplicaMonitor, StoreUnavailable
 from serve_app.schemas import (
+    ActualsRequest,
+    ActualsResponse,
     BatchForecastRequest,
     BatchForecastResponse,
     CitiesResponse,
@@ -71,6 +75,8 @@ DEFAULT_SETTINGS: dict[str, Any] = {
     "batch_wait_timeout_s": 0.02,
     "backoff_max_s": 300.0,  # longest wait between retries of a champion that fails to load
     **Limits().model_dump(),  # max_body_bytes, max_batch_*, max_pending_forecasts, timeout
+    "monitor": True,  # log served forecasts; /v1/actuals and /v1/monitor/summary
+    "monitor_db": None,  # the monitoring store's URL; None: ENERGY_MONITOR_DB or the state folder
 }
 _ERRORS: dict[int | str, dict[str, Any]] = {
     401: {"model": ErrorBody, "description": "missing or wrong bearer token (when one is set)"},
@@ -153,6 +159,10 @@ def _replica_guard() -> GuardSettings | None:
 api.add_middleware(RequestGuard, settings=_replica_guard)
 
 
+def _version(ref: Any) -> str | None:
+    return getattr(ref, "version", None)
+
+
 class _Metrics:
     """Forecast-specific Prometheus metrics (Serve adds its own per-route request metrics)."""
 
@@ -229,6 +239,9 @@ class ForecastDeployment:
         )
         self._m = _Metrics()
         self._m.load_failing.set(0)
+        self._mon = (
+            ReplicaMonitor(self.settings["monitor_db"]) if self.settings["monitor"] else None
+        )
         self._refresh()  # the replica starts with the model when there is one
         self._stop = threading.Event()
         self._poller = threading.Thread(target=self._poll, name="model-poller", daemon=True)
@@ -265,6 +278,9 @@ class ForecastDeployment:
         holder = getattr(self, "holder", None)
         if holder is not None:
             holder.close()
+        mon = getattr(self, "_mon", None)
+        if mon is not None:
+            mon.close()
 
     def _poll(self) -> None:
         while not self._stop.wait(float(self.settings["poll_s"])):
@@ -316,6 +332,8 @@ class ForecastDeployment:
             self._m.cache.inc(tags={"result": "hit" if hit is not None else "miss"})
             if isinstance(out, ForecastError):
                 raise out
+            if self._mon is not None:
+                self._mon.log_forecast(out, req)
             return out
         except ForecastError as e:
             status = http_status(e)
@@ -325,6 +343,8 @@ class ForecastDeployment:
             raise
         finally:
             self._m.observe("forecast", status, t0)
+            if self._mon is not None:
+                self._mon.observe("forecast", status, t0, _version(self.holder.ref))
 
     @serve.batch(max_batch_size=16, batch_wait_timeout_s=0.02)
     async def _batched(self, reqs: list[ForecastRequest]) -> list[ForecastResponse | ForecastError]:
@@ -348,7 +368,11 @@ class ForecastDeployment:
             svc = self._service()
             limit = self.guard.limits.max_pending_forecasts
             with self.admission.admit(len(body.requests), limit):
-                return await self._timed(asyncio.to_thread(svc.forecast_batch, body.requests))
+                out = await self._timed(asyncio.to_thread(svc.forecast_batch, body.requests))
+            if self._mon is not None:
+                for req, resp in zip(body.requests, out.forecasts, strict=True):
+                    self._mon.log_forecast(resp, req)
+            return out
         except ForecastError as e:
             status = http_status(e)
             raise
@@ -357,6 +381,8 @@ class ForecastDeployment:
             raise
         finally:
             self._m.observe("batch", status, t0)
+            if self._mon is not None:
+                self._mon.observe("batch", status, t0, _version(self.holder.ref))
 
     @api.get("/v1/cities", response_model=CitiesResponse, responses=_ERRORS)
     async def cities(self) -> CitiesResponse:
@@ -380,3 +406,30 @@ class ForecastDeployment:
             body = Health(status="loading", detail=self.holder.public_error)
             return JSONResponse(jsonable_encoder(body), status_code=503)
         return Health(status="ok", model=self.holder.ref)
+
+    # ---- monitoring ---------------------------------------------------------------------------
+    @api.post("/v1/actuals", response_model=ActualsResponse, responses=_ERRORS)
+    async def actuals(self, body: ActualsRequest) -> Any:
+        """Observed load (late or revised hours upsert), validated like `energy actuals ingest`."""
+        if self._mon is None:
+            return _error(404, "monitoring is off on this deployment (settings.monitor)")
+        rows = [a.model_dump() for a in body.actuals]
+        try:
+            got = await asyncio.to_thread(self._mon.ingest_actuals, rows)
+        except SchemaError as e:
+            return _error(422, f"actuals: {e}", "actuals")
+        except StoreUnavailable as e:
+            return _error(503, str(e))
+        return ActualsResponse(**got)
+
+    @api.get("/v1/monitor/summary", responses=_ERRORS)
+    async def monitor_summary(self, since: str = "7d") -> Any:
+        """Served and scored hours, accuracy by city / version / horizon, drift, events."""
+        if self._mon is None:
+            return _error(404, "monitoring is off on this deployment (settings.monitor)")
+        try:
+            return await asyncio.to_thread(self._mon.summary, since)
+        except StoreUnavailable as e:
+            return _error(503, str(e))
+        except ValueError as e:
+            return _error(422, str(e).removeprefix("--"), "since", since)

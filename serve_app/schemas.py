@@ -168,3 +168,25 @@ class ErrorBody(BaseModel):
     field: str | None = None
     value: object | None = None
     limit: LimitInfo | None = None
+
+
+class ActualPoint(_Strict):
+    """One observed hour (canonical load schema; validated like ``energy actuals ingest``)."""
+
+    city_id: str = Field(min_length=1, max_length=200)
+    timestamp: AwareDatetime = Field(description="hour-beginning, any UTC offset")
+    load_mw: float = Field(description="mean load over the hour, MW")
+    temperature_c: float | None = Field(default=None, description="observed temperature, °C")
+
+
+class ActualsRequest(_Strict):
+    actuals: list[ActualPoint] = Field(min_length=1, max_length=100_000)
+
+
+class ActualsResponse(BaseModel):
+    inserted: int
+    revised: int
+    unchanged: int
+    rows: int
+    cities: int
+    span_utc: list[str]

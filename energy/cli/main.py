@@ -184,6 +184,11 @@ def _add_commands() -> None:
     app.command("tune")(tune_cmd)
     app.command("serve")(serve_cmd)
     app.add_typer(submit_app, name="submit")
+    from energy.cli.actuals import actuals_app
+    from energy.cli.monitor import monitor_app
+
+    app.add_typer(actuals_app, name="actuals")
+    app.add_typer(monitor_app, name="monitor")
 
 
 _add_commands()

@@ -152,6 +152,21 @@ RULES = [
         "tracking records what the lifecycle hands it",
     ),
     Rule(
+        "energy/monitoring",
+        (
+            "energy.lifecycle",
+            "energy.tracking",
+            "energy.distributed",
+            "energy.models",
+            "energy.features",
+            "energy.forecast",
+            "energy.evaluation.schemes",
+            "energy.evaluation.rolling",
+            "energy.evaluation.reporting",
+        ),
+        "monitoring reads the store and scores what was served; the lifecycle consumes it",
+    ),
+    Rule(
         "serve_app",
         ("jobs", "energy.lifecycle", "energy.distributed.tune"),
         "the server loads registered packages and answers queries; it does not train",
