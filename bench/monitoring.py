@@ -248,11 +248,12 @@ def main() -> None:
     store = open_store(f"sqlite:///{db}")
     band = backtest_band(pkg, data, zones, args.band_days, MonitorConfig())
     store.set_baselines("1", band, source="backtest:2008-03")
-    overall = next(b for b in band if b[0] == "*")
-    log(
-        f"band: {len(band)} rows; all zones {overall[1]} median {overall[2]:.2f}, p99 "
-        f"{overall[3]:.2f}"
-    )
+    overall = next((b for b in band if b[0] == "*"), None)  # none from a band run < 84 h
+    if overall is not None:
+        log(
+            f"band: {len(band)} rows; all zones {overall[1]} median {overall[2]:.2f}, upper "
+            f"{overall[3]:.2f}"
+        )
     res = replay(args, pkg, data, store, zones)
     rep = report.write_report(store, out / "report", pd.Timedelta(days=args.days),
                               now=local(args.start) + args.days * 24 * H)  # fmt: skip
