@@ -122,7 +122,10 @@ def test_out_of_time_naive_dates_are_utc_and_aware_dates_are_converted(df: pd.Da
             {"val_start": "2021-01-24 12:00", "test_start": "2021-01-25", "gap_hours": 12},
             "val_start: 2021-01-24 12:00:00+00:00 leaves no hours before test_start − gap_hours",
         ),
-        ({"test_start": "next tuesday"}, "test_start: cannot read 'next tuesday' as an ISO 8601 time"),
+        (
+            {"test_start": "next tuesday"},
+            "test_start: cannot read 'next tuesday' as an ISO 8601 time",
+        ),
         ({"test_start": "2021-01-25", "gap_hours": -1}, "gap_hours: must be an integer >= 0"),
         ({"test_start": "2021-01-25", "gap_hours": 1.5}, "gap_hours: must be an integer >= 0"),
     ],
