@@ -20,10 +20,11 @@ windows only see the rows given, so pass the history along with the rows to pred
 
 from __future__ import annotations
 
+import functools
 import json
 import logging
 import os
-from collections.abc import Iterator
+from collections.abc import Hashable, Iterator
 from pathlib import Path
 from typing import Any, Self
 
@@ -39,6 +40,7 @@ from energy.features import static as static_mod
 from energy.features import weather as weather_mod
 from energy.features.config import FeatureConfig
 from energy.features.rows import SortedRows
+from energy.features.shared import memo
 
 log = logging.getLogger(__name__)
 CONFIG_FILE, STATE_FILE, STATE_VERSION = "feature_config.json", "feature_state.json", 1
@@ -137,7 +139,7 @@ class FeaturePipeline:
                 column used in fit is missing.
         """
         self._check_fitted()
-        rows = SortedRows.of(load)
+        rows = memo(load, ("rows",), lambda: SortedRows.of(load))
         meta = self.cities_ if cities is None else self._city_meta(cities)
         ev = self.events_ if events is None else schema.validate_events(events)
         missing = [c for c in self.weather_columns_ if c not in load]
@@ -192,40 +194,106 @@ class FeaturePipeline:
             raise schema.SchemaError(f"cities table: no row for city_id {absent[0]!r}")
         mu, sd = self._scale(ids)
         cals = [self._calendar(c, meta) for c in ids]
-        tz = [str(meta[c]["timezone"]) for c in ids]
-        lt = cal_mod.local_time(rows.hours, b, tz)
-        cal = cal_mod.calendar_features(lt, b, [k.weekend for k in cals])
+        tz = tuple(str(meta[c]["timezone"]) for c in ids)
+        # each family is shared with the other pipelines of a request that ask for the same
+        # thing (energy.features.shared); keys name every input besides the frame's rows
+        weekend = tuple(tuple(sorted(k.weekend)) for k in cals)
+        lt = memo(load, ("local", tz), lambda: cal_mod.local_time(rows.hours, b, tz))
+        cal = memo(
+            load,
+            ("calendar", tz, weekend),
+            lambda: cal_mod.calendar_features(lt, b, [k.weekend for k in cals]),
+        )
         yield cal if cfg.use_calendar else {}
         if cfg.use_holidays:
-            sup = None
-            if schema.HOLIDAY in load:
-                sup = (
-                    load[schema.HOLIDAY].astype("boolean").fillna(False).to_numpy(bool)[rows.order]
-                )
-            yield hol_mod.holiday_features(lt.days, b, cals, sup, cfg.holiday_clip_days)
+            key = ("holidays", tz, tuple(cals), cfg.holiday_clip_days)
+            yield memo(load, key, lambda: self._holidays(load, rows, lt, cals))
         if cfg.use_events:
-            yield ev_mod.event_features(rows.hours, b, ids, ev, self.event_kinds_)
-        grid = lag_mod.PaddedGrid(b, rows.hours, cfg.max_reach)
+            kinds = tuple(self.event_kinds_)
+            ev_key = self._events_key(ev)
+            yield memo(
+                load,
+                ("events", ev_key, kinds),
+                lambda: ev_mod.event_features(rows.hours, b, ids, ev, self.event_kinds_),
+                share=ev_key is not None,
+            )
+        grid = memo(
+            load, ("grid", cfg.max_reach), lambda: lag_mod.PaddedGrid(b, rows.hours, cfg.max_reach)
+        )
         if self.weather_columns_:
-            values = {c: rows.column(load, c) for c in self.weather_columns_}
-            yield weather_mod.weather_features(
-                grid, values, cal, hdh_base_c=cfg.hdh_base_c, cdh_base_c=cfg.cdh_base_c,
-                temp_lags=cfg.temp_lags, temp_windows=cfg.temp_rolling_windows,
+            wkey = (
+                "weather", tz, weekend, tuple(self.weather_columns_), cfg.hdh_base_c,
+                cfg.cdh_base_c, tuple(cfg.temp_lags), tuple(cfg.temp_rolling_windows),
             )  # fmt: skip
+            compute = functools.partial(self._weather, load, rows, grid, cal)
+            yield memo(load, wkey, compute)
+            del compute
         del cal
         if cfg.use_static:
-            raw = static_mod.raw_static(pd.DataFrame([{"city_id": c, **meta[c]} for c in ids]))
-            codes = [
+            codes = tuple(
                 self.city_ids_.index(c) if c in self.scale_ else len(self.city_ids_) for c in ids
-            ]
-            yield static_mod.static_features(
-                raw, b, self.static_fill_, self.static_indicators_, codes
             )
-        y = (rows.column(load, schema.LOAD) - rows.per_row(mu)) / rows.per_row(sd)
-        yield lag_mod.load_lag_features(
-            grid, y, horizon=cfg.horizon, lags=cfg.lags or (), windows=cfg.rolling_windows,
-            stats=cfg.rolling_stats,
+            skey = ("static", codes, self._state_key(), _meta_key(meta, ids))
+            yield memo(load, skey, lambda: static_mod.static_features(
+                static_mod.raw_static(pd.DataFrame([{"city_id": c, **meta[c]} for c in ids])),
+                b, self.static_fill_, self.static_indicators_, list(codes),
+            ))  # fmt: skip
+        lkey = ("lags", tuple(mu), tuple(sd), cfg.horizon, tuple(cfg.lags or ()),
+                tuple(cfg.rolling_windows), tuple(cfg.rolling_stats))  # fmt: skip
+
+        def lags() -> dict[str, np.ndarray]:
+            y = (rows.column(load, schema.LOAD) - rows.per_row(mu)) / rows.per_row(sd)
+            return lag_mod.load_lag_features(
+                grid, y, horizon=cfg.horizon, lags=cfg.lags or (), windows=cfg.rolling_windows,
+                stats=cfg.rolling_stats,
+            )  # fmt: skip
+
+        yield memo(load, lkey, lags)
+
+    def _holidays(
+        self,
+        load: pd.DataFrame,
+        rows: SortedRows,
+        lt: cal_mod.LocalTime,
+        cals: list[hol_mod.HolidayCalendar],
+    ) -> dict[str, np.ndarray]:
+        sup = None
+        if schema.HOLIDAY in load:
+            sup = load[schema.HOLIDAY].astype("boolean").fillna(False).to_numpy(bool)[rows.order]
+        return hol_mod.holiday_features(
+            lt.days, rows.bounds, cals, sup, self.config.holiday_clip_days
+        )
+
+    def _weather(
+        self,
+        load: pd.DataFrame,
+        rows: SortedRows,
+        grid: lag_mod.PaddedGrid,
+        cal: dict[str, np.ndarray],
+    ) -> dict[str, np.ndarray]:
+        cfg = self.config
+        return weather_mod.weather_features(
+            grid, {c: rows.column(load, c) for c in self.weather_columns_}, cal,
+            hdh_base_c=cfg.hdh_base_c, cdh_base_c=cfg.cdh_base_c, temp_lags=cfg.temp_lags,
+            temp_windows=cfg.temp_rolling_windows,
         )  # fmt: skip
+
+    def _events_key(self, ev: pd.DataFrame) -> Hashable | None:
+        """The fitted events table's content as a key (None for another table: not shared)."""
+        if ev is not self.events_:
+            return None
+        key = getattr(self, "_events_fp", None)
+        if key is None:
+            key = self._events_fp = self.events_.to_json(date_format="iso")
+        return key
+
+    def _state_key(self) -> str:
+        """The fitted static-feature state as a key (computed once per pipeline)."""
+        key = getattr(self, "_static_fp", None)
+        if key is None:
+            state = [self.static_fill_, self.static_indicators_, self.city_ids_]
+            key = self._static_fp = json.dumps(state, sort_keys=True)
+        return key
 
     # ---- target scale ----------------------------------------------------------------------
     def _scale(self, city_ids: list[str]) -> tuple[np.ndarray, np.ndarray]:
@@ -309,6 +377,10 @@ def _standardised(name: str) -> bool:
 
 def _is_kind(name: str) -> bool:
     return name.startswith(ev_mod.EVENT_PREFIX) and name != "event_direction"
+
+
+def _meta_key(meta: dict[str, dict[str, Any]], ids: list[str]) -> str:
+    return json.dumps([meta[c] for c in ids], sort_keys=True, default=str)
 
 
 def _jsonable(row: dict[str, Any]) -> dict[str, Any]:

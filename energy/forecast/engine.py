@@ -22,6 +22,7 @@ import numpy as np
 import pandas as pd
 
 from energy import schema
+from energy.features.shared import shared_features
 from energy.forecast.errors import ForecastInputError
 from energy.forecast.query import ForecastQuery, queries_from_table
 from energy.models.base import Forecaster, long_predictions
@@ -75,7 +76,8 @@ def forecast(package: ModelPackage, query: ForecastQuery) -> pd.DataFrame:
     load = _needed_rows(package.model, load, origins)
     model, table = package.model, package.history.cities
     frame, source = model._forecast_frame(load, table, origins, horizon, exog)
-    out = predict(model, frame, table, origins, horizon, members=query.members, source=source)
+    with shared_features():  # one feature pass per request, shared by the members' pipelines
+        out = predict(model, frame, table, origins, horizon, members=query.members, source=source)
     return out.drop(columns=["origin"])
 
 

@@ -228,12 +228,15 @@ class NeuralForecaster(Forecaster):
             # hours past the requested horizon are no inputs either (nor absent ones)
             mask = (p[:, lookback:] >= 0) & (np.arange(h_trained) < horizon)  # (n, H)
             x[:, lookback:][~mask] = 0.0
-            with torch.no_grad():
+            # no mask when nothing is absent: an all-True mask would cost the Transformer its
+            # fused fast path (about 2.6x slower) for the same numbers
+            m = None if mask.all() else torch.from_numpy(mask)
+            with torch.inference_mode():
                 y = self.net_(
                     torch.from_numpy(x[:, :lookback]),  # (n, L, 1 + n_cov): before the origin
                     torch.from_numpy(x[:, lookback:, 1:]),  # (n, H, n_cov): target dropped
                     torch.from_numpy(codes[a:b]),
-                    torch.from_numpy(mask),
+                    m,
                 )  # (n, H) scaled
             out[a:b] = y[:, :horizon].numpy()
         return self.pipeline_.inverse_target(origins[schema.CITY].to_numpy(str), out)

@@ -351,7 +351,12 @@ def _window(frame: pd.DataFrame, city: np.ndarray, hours: np.ndarray, reach: int
     fh = utc_hours(frame[schema.TIME])
     lo = fc.map(bounds["lo"]).to_numpy(np.float64)  # NaN for cities without an origin
     hi = fc.map(bounds["hi"]).to_numpy(np.float64)
-    return frame[(fh >= lo) & (fh <= hi)].reset_index(drop=True)
+    keep = (fh >= lo) & (fh <= hi)
+    if keep.mean() > 0.5:
+        # mostly needed anyway (a request's frame): the frame itself, whose features the other
+        # members of an ensemble share (energy.features.shared); extra history changes nothing
+        return frame
+    return frame[keep].reset_index(drop=True)
 
 
 def _xy(pipe: FeaturePipeline, feats: pd.DataFrame) -> tuple[np.ndarray, np.ndarray]:
