@@ -34,7 +34,7 @@ from typing import Any
 from fastapi import FastAPI, Request
 from fastapi.encoders import jsonable_encoder
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import JSONResponse
+from fastapi.responses import JSONResponse, Response
 from ray import serve
 from ray.serve import metrics
 from starlette.exceptions import HTTPException as StarletteHTTPException
@@ -65,7 +65,7 @@ from serve_app.schemas import (
     Health,
     ModelInfo,
 )
-from serve_app.service import ForecastService, InternalForecastError, http_status
+from serve_app.service import ForecastService, InternalForecastError, RenderedForecast, http_status
 
 log = logging.getLogger("energy.serve")
 DEFAULT_SETTINGS: dict[str, Any] = {
@@ -316,7 +316,7 @@ class ForecastDeployment:
 
     # ---- routes -------------------------------------------------------------------------------
     @api.post("/v1/forecast", response_model=ForecastResponse, responses=_ERRORS)
-    async def forecast(self, req: ForecastRequest) -> ForecastResponse:
+    async def forecast(self, req: ForecastRequest) -> Any:
         """Hourly forecast for one city (``members``: each ensemble member's value too)."""
         t0 = time.perf_counter()
         status = 200
@@ -324,7 +324,7 @@ class ForecastDeployment:
             svc = self._service()
             hit = svc.cached(req)
             if hit is not None:
-                out: ForecastResponse | ForecastError = hit
+                out: RenderedForecast | ForecastError = hit
             else:
                 limit = self.guard.limits.max_pending_forecasts
                 with self.admission.admit(1, limit, "request"):
@@ -333,8 +333,8 @@ class ForecastDeployment:
             if isinstance(out, ForecastError):
                 raise out
             if self._mon is not None:
-                self._mon.log_forecast(out, req)
-            return out
+                self._mon.log_forecast(out, req)  # queued; records built off the request path
+            return Response(out.body, media_type="application/json")  # rendered from arrays
         except ForecastError as e:
             status = http_status(e)
             raise
@@ -347,7 +347,7 @@ class ForecastDeployment:
                 self._mon.observe("forecast", status, t0, _version(self.holder.ref))
 
     @serve.batch(max_batch_size=16, batch_wait_timeout_s=0.02)
-    async def _batched(self, reqs: list[ForecastRequest]) -> list[ForecastResponse | ForecastError]:
+    async def _batched(self, reqs: list[ForecastRequest]) -> list[RenderedForecast | ForecastError]:
         """Each request gets its own answer or error: whatever fails, fails one request only
         (an exception raised here would fail every request of the batch)."""
         svc = self._service()
@@ -359,7 +359,7 @@ class ForecastDeployment:
             return [err] * len(reqs)
 
     @api.post("/v1/forecast/batch", response_model=BatchForecastResponse, responses=_ERRORS)
-    async def forecast_batch(self, body: BatchForecastRequest) -> BatchForecastResponse:
+    async def forecast_batch(self, body: BatchForecastRequest) -> Any:
         """Many forecasts in one request; any bad entry fails the call, named ``requests[i]``."""
         t0 = time.perf_counter()
         status = 200
@@ -368,11 +368,13 @@ class ForecastDeployment:
             svc = self._service()
             limit = self.guard.limits.max_pending_forecasts
             with self.admission.admit(len(body.requests), limit):
-                out = await self._timed(asyncio.to_thread(svc.forecast_batch, body.requests))
+                rendered = await self._timed(
+                    asyncio.to_thread(svc.forecast_batch_rendered, body.requests)
+                )
             if self._mon is not None:
-                for req, resp in zip(body.requests, out.forecasts, strict=True):
-                    self._mon.log_forecast(resp, req)
-            return out
+                for req, r in zip(body.requests, rendered, strict=True):
+                    self._mon.log_forecast(r, req)
+            return Response(svc.batch_json(rendered), media_type="application/json")
         except ForecastError as e:
             status = http_status(e)
             raise

@@ -32,8 +32,21 @@ from energy.monitoring.logger import ForecastLogger
 from energy.monitoring.store import ForecastRecord, Store, open_store
 from energy.schema import SchemaError
 from serve_app.schemas import ForecastRequest, ForecastResponse
+from serve_app.service import RenderedForecast
 
 log = logging.getLogger("energy.serve")
+
+
+def _records_of(
+    resp: ForecastResponse | RenderedForecast,
+    req: ForecastRequest | None,
+    arm: str,
+    served_at: datetime,
+) -> list[ForecastRecord]:
+    """:func:`_records` of a response, parsing a rendered body first (in the logger's thread)."""
+    if isinstance(resp, RenderedForecast):
+        resp = resp.response()
+    return _records(resp, req, arm, served_at)
 
 
 def _records(
@@ -121,13 +134,18 @@ class ReplicaMonitor:
 
     # ---- request path -------------------------------------------------------------------------
     def log_forecast(
-        self, resp: ForecastResponse, req: ForecastRequest | None = None, arm: str = "champion"
+        self,
+        resp: ForecastResponse | RenderedForecast,
+        req: ForecastRequest | None = None,
+        arm: str = "champion",
     ) -> None:
-        """Queue one response (its records are built in the logger's thread); never raises."""
+        """Queue one response (its records are built, and a rendered body parsed, in the
+        logger's thread: nothing but a queue put on the request path); never raises."""
+        n = resp.horizon_hours if isinstance(resp, RenderedForecast) else len(resp.points)
         try:
-            self.logger.log(partial(_records, resp, req, arm, datetime.now(UTC)), len(resp.points))
+            self.logger.log(partial(_records_of, resp, req, arm, datetime.now(UTC)), n)
         except Exception:  # the request must not fail because of its log record
-            self.logger.dropped += len(resp.points)
+            self.logger.dropped += n
 
     def observe(self, route: str, status: int, t0: float, version: str | None) -> None:
         """Latency (by route and model version) and error counts of one request."""

@@ -19,9 +19,11 @@ import threading
 import uuid
 from collections import OrderedDict
 from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
+import orjson
 import pandas as pd
 
 from energy.forecast import (
@@ -39,7 +41,6 @@ from serve_app.schemas import (
     BatchForecastResponse,
     CitiesResponse,
     City,
-    ForecastPoint,
     ForecastRequest,
     ForecastResponse,
     ModelInfo,
@@ -73,6 +74,72 @@ class InternalForecastError(ForecastError):
         return cls(incident)
 
 
+@dataclass(frozen=True)
+class RenderedForecast:
+    """One city's answer, already serialised: the JSON body of a :class:`ForecastResponse`.
+
+    Responses are written straight from the forecast arrays with orjson (a 100-city batch would
+    otherwise build and validate ~2,400 pydantic point objects, then serialise them); the memo
+    keeps the bytes, so a cached answer is sent as it is. :meth:`response` parses it back for
+    plain-Python callers.
+    """
+
+    city_id: str
+    start: pd.Timestamp
+    horizon_hours: int
+    body: bytes
+
+    def response(self) -> ForecastResponse:
+        """The body as a :class:`ForecastResponse`."""
+        return ForecastResponse.model_validate_json(self.body)
+
+
+def render(
+    city_id: str,
+    model: ModelRef,
+    timestamps: np.ndarray,
+    yhat: np.ndarray,
+    source: str,
+    members: dict[str, np.ndarray] | None = None,
+) -> bytes:
+    """A :class:`ForecastResponse` JSON body from arrays (the schema's field order and formats).
+
+    Args:
+        timestamps: ``(horizon,)`` datetime64 UTC hours.
+        yhat: ``(horizon,)`` forecasts, MW.
+        source: the weather source.
+        members: member name → ``(horizon,)`` forecasts in MW, or None (``members: null``).
+    """
+    iso = [t + "Z" for t in np.datetime_as_string(timestamps.astype("datetime64[s]")).tolist()]
+    values = yhat.tolist()
+    if members is None:
+        points = [
+            {"timestamp": t, "forecast_mw": v, "members": None}
+            for t, v in zip(iso, values, strict=True)
+        ]
+    else:
+        names, cols = list(members), [members[m].tolist() for m in members]
+        points = [
+            {"timestamp": t, "forecast_mw": v, "members": dict(zip(names, mv, strict=True))}
+            for t, v, *mv in zip(iso, values, *cols, strict=True)
+        ]
+    body = {
+        "city_id": city_id,
+        "start": iso[0],
+        "horizon_hours": len(iso),
+        "weather_source": source,
+        "model": {"name": model.name, "version": model.version},
+        "points": points,
+    }
+    return orjson.dumps(body)
+
+
+def batch_body(model: ModelRef, answers: Sequence[RenderedForecast]) -> bytes:
+    """A :class:`BatchForecastResponse` JSON body from rendered answers (no re-serialising)."""
+    head = orjson.dumps({"name": model.name, "version": model.version})
+    return b'{"model":' + head + b',"forecasts":[' + b",".join(a.body for a in answers) + b"]}"
+
+
 def http_status(exc: ForecastError) -> int:
     """The one mapping of forecast errors to HTTP (used by ``deployments.py``): unknown city
     404, a value the model cannot answer 422, no model to answer with 503."""
@@ -91,10 +158,10 @@ class ForecastCache:
     def __init__(self, size: int) -> None:
         self.size = size
         self.hits = self.misses = 0
-        self._items: OrderedDict[tuple[Any, ...], ForecastResponse] = OrderedDict()
+        self._items: OrderedDict[tuple[Any, ...], RenderedForecast] = OrderedDict()
         self._lock = threading.Lock()
 
-    def get(self, key: tuple[Any, ...]) -> ForecastResponse | None:
+    def get(self, key: tuple[Any, ...]) -> RenderedForecast | None:
         with self._lock:
             item = self._items.get(key)
             if item is None:
@@ -104,7 +171,7 @@ class ForecastCache:
             self.hits += 1
             return item
 
-    def put(self, key: tuple[Any, ...], value: ForecastResponse) -> None:
+    def put(self, key: tuple[Any, ...], value: RenderedForecast) -> None:
         if self.size <= 0:
             return
         with self._lock:
@@ -136,9 +203,9 @@ class ForecastService:
         out = self.forecast_many([req])[0]
         if isinstance(out, ForecastError):
             raise out
-        return out
+        return out.response()
 
-    def cached(self, req: ForecastRequest) -> ForecastResponse | None:
+    def cached(self, req: ForecastRequest) -> RenderedForecast | None:
         """The memoised answer to ``req`` if there is one (never computes)."""
         try:
             key = self._key(req, self._start(req))
@@ -148,15 +215,28 @@ class ForecastService:
 
     def forecast_batch(self, reqs: Sequence[ForecastRequest]) -> BatchForecastResponse:
         """All forecasts of a batch request, or the first error located as ``requests[i]...``."""
+        return BatchForecastResponse.model_validate_json(self.forecast_batch_json(reqs))
+
+    def forecast_batch_json(self, reqs: Sequence[ForecastRequest]) -> bytes:
+        """:meth:`forecast_batch` as its JSON body (what the HTTP route sends)."""
+        return self.batch_json(self.forecast_batch_rendered(reqs))
+
+    def forecast_batch_rendered(self, reqs: Sequence[ForecastRequest]) -> list[RenderedForecast]:
+        """Every forecast of a batch request, rendered; the first error located as
+        ``requests[i]...`` is raised (a bad entry fails the call)."""
         results = self.forecast_many(reqs)
         for i, r in enumerate(results):
             if isinstance(r, ForecastError):
                 raise r.located(f"requests[{i}]")
-        return BatchForecastResponse(model=self.ref, forecasts=results)  # type: ignore[arg-type]
+        return results  # type: ignore[return-value]
+
+    def batch_json(self, rendered: Sequence[RenderedForecast]) -> bytes:
+        """The JSON body of a batch response made of ``rendered`` answers."""
+        return batch_body(self.ref, list(rendered))
 
     def forecast_many(
         self, reqs: Sequence[ForecastRequest]
-    ) -> list[ForecastResponse | ForecastError]:
+    ) -> list[RenderedForecast | ForecastError]:
         """Independent requests → a response or an error each (one bad request fails only
         itself). Requests with the same start, horizon and members share one query, and
         identical requests (without weather or history) are computed once."""
@@ -262,25 +342,21 @@ class ForecastService:
                 return
             results[idx[0]] = _own_error(e, idx[0], reqs[idx[0]])
             return
-        ts = pd.DatetimeIndex(frame["timestamp"]).to_pydatetime()
+        ts = pd.DatetimeIndex(frame["timestamp"]).tz_convert("UTC").tz_localize(None)
+        ts64 = ts.to_numpy("datetime64[s]")
         yhat = frame["yhat"].to_numpy(np.float64)
         src = frame["weather_source"].to_numpy()
         cols = [c for c in frame.columns if c.startswith("yhat_")] if members else []
         mem = {c.removeprefix("yhat_"): frame[c].to_numpy(np.float64) for c in cols}
         for k, i in enumerate(idx):  # rows come per city in request order, `horizon` each
-            rows = range(k * horizon, (k + 1) * horizon)
-            points = [
-                ForecastPoint(
-                    timestamp=ts[r],
-                    forecast_mw=float(yhat[r]),
-                    members={m: float(v[r]) for m, v in mem.items()} if members else None,
-                )
-                for r in rows
-            ]
-            resp = ForecastResponse(
-                city_id=cities[k], start=ts[rows[0]], horizon_hours=horizon,
-                weather_source=str(src[rows[0]]), model=self.ref, points=points,  # type: ignore[arg-type]
+            rows = slice(k * horizon, (k + 1) * horizon)
+            body = render(
+                cities[k], self.ref, ts64[rows], yhat[rows], str(src[rows.start]),
+                {m: v[rows] for m, v in mem.items()} if members else None,
             )  # fmt: skip
+            resp = RenderedForecast(
+                cities[k], pd.Timestamp(ts64[rows.start], tz="UTC"), horizon, body
+            )
             results[i] = resp
             key = self._key(reqs[i], start)
             if key is not None:
