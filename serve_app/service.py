@@ -240,7 +240,7 @@ class ForecastService:
         """Independent requests → a response or an error each (one bad request fails only
         itself). Requests with the same start, horizon and members share one query, and
         identical requests (without weather or history) are computed once."""
-        results: list[ForecastResponse | ForecastError | None] = [None] * len(reqs)
+        results: list[RenderedForecast | ForecastError | None] = [None] * len(reqs)
         groups: dict[tuple[Any, ...], list[tuple[list[int], set[str]]]] = {}
         first: dict[tuple[Any, ...], int] = {}  # identical cacheable requests are computed once
         copies: list[tuple[int, int]] = []

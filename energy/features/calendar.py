@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from functools import lru_cache
 
 import numpy as np
 import pandas as pd
@@ -70,16 +71,18 @@ def local_time(
     n = len(hours_utc)
     offset = np.zeros(n, np.int64)  # minutes east of UTC
     is_dst = np.zeros(n, bool)
-    for i, tz in enumerate(timezones):
-        a, b = int(seg_bounds[i]), int(seg_bounds[i + 1])
-        if a == b:
+    zones = np.asarray(timezones, dtype=object)
+    block = np.repeat(np.arange(len(zones)), np.diff(seg_bounds))  # (n_rows,) block of each row
+    for tz in dict.fromkeys(timezones):  # one conversion per zone, not per city
+        rows = np.flatnonzero(np.isin(block, np.flatnonzero(zones == tz)))
+        if len(rows) == 0:
             continue
-        utc = pd.DatetimeIndex(pd.to_datetime(hours_utc[a:b] * 3600, unit="s", utc=True))
+        utc = pd.DatetimeIndex(pd.to_datetime(hours_utc[rows] * 3600, unit="s", utc=True))
         off = _offset_minutes(utc, tz)
-        offset[a:b] = off
+        offset[rows] = off
         years = (utc + pd.to_timedelta(off, unit="min")).year.to_numpy()
         uniq, inv = np.unique(years, return_inverse=True)
-        is_dst[a:b] = off > _standard_offsets(tz, uniq)[inv]
+        is_dst[rows] = off > _standard_offsets(tz, uniq)[inv]
     return LocalTime(minutes=hours_utc * 60 + offset, is_dst=is_dst)
 
 
@@ -94,10 +97,17 @@ def _standard_offsets(tz: str, years: np.ndarray) -> np.ndarray:
     Taking the minimum of a winter and a summer date works in both hemispheres and treats
     "negative DST" zones (Europe/Dublin) the intuitive way: summer time is daylight saving.
     """
+    return _standard_offsets_cached(tz, tuple(int(y) for y in years))
+
+
+@lru_cache(maxsize=1024)
+def _standard_offsets_cached(tz: str, years: tuple[int, ...]) -> np.ndarray:
     probes = pd.DatetimeIndex(
         [f"{y}-{md}" for y in years for md in ("01-01", "07-01")], tz="UTC"
     ).as_unit("s")
-    return _offset_minutes(probes, tz).reshape(-1, 2).min(axis=1)
+    out = _offset_minutes(probes, tz).reshape(-1, 2).min(axis=1)
+    out.setflags(write=False)  # shared through the cache
+    return out
 
 
 def calendar_features(

@@ -74,6 +74,47 @@ class Climatology:
             out[c] = table[doy, hour]
         return pd.DataFrame(out, index=hours)
 
+    def values(
+        self, city_ids: np.ndarray, hours: pd.DatetimeIndex, timezones: Mapping[str, str]
+    ) -> dict[str, np.ndarray]:
+        """Climatological weather for many (city, UTC hour) pairs at once (unseen city: the
+        mean of all), as :meth:`lookup` gives it one city at a time.
+
+        Args:
+            city_ids: ``(n,)`` city of each value.
+            hours: ``(n,)`` UTC hours.
+            timezones: city id → IANA zone of every city in ``city_ids``.
+
+        Returns:
+            weather column → ``(n,)`` float64.
+        """
+        ids = np.asarray(city_ids).astype(str)
+        uniq, inv = np.unique(ids, return_inverse=True)
+        doy = np.empty(len(ids), np.int64)
+        hour = np.empty(len(ids), np.int64)
+        zone = np.array([timezones[c] for c in uniq], dtype=object)[inv]
+        for tz in pd.unique(zone):  # one conversion per zone
+            rows = np.flatnonzero(zone == tz)
+            local = hours[rows].tz_convert(tz)
+            doy[rows], hour[rows] = local.day_of_year.to_numpy() - 1, local.hour.to_numpy()
+        stacked = self._stacked()
+        known = {c: i for i, c in enumerate(self.tables_)}
+        idx = np.array([known.get(c, len(known)) for c in uniq], np.int64)[inv]
+        return {c: stacked[c][idx, doy, hour] for c in self.columns_}
+
+    def _stacked(self) -> dict[str, np.ndarray]:
+        """Column → ``(n_cities + 1, 366, 24)``: each city's table, then the mean of all."""
+        cached = getattr(self, "_stack", None)
+        if cached is None:
+            cached = {}
+            for c in self.columns_:
+                tables = [t[c] for t in self.tables_.values()]
+                empty = np.full((366, 24), np.nan)
+                mean = np.nanmean(np.stack(tables), axis=0) if tables else empty
+                cached[c] = np.stack([*tables, mean])
+            self._stack = cached
+        return cached
+
     def fill(self, frame: pd.DataFrame, timezones: Mapping[str, str]) -> pd.DataFrame:
         """``frame`` with each missing (NaN) weather value taken from climatology.
 

@@ -66,19 +66,24 @@ class PaddedGrid:
     def rolling(self, grid: np.ndarray, window: int, stats: Sequence[str], lag: int = 0) -> dict:
         """Rolling statistics over ``[t - lag - window + 1, t - lag]`` for every row.
 
-        Each city is rolled separately, so neither values nor floating-point state from another
-        city can reach a row. Returns ``{stat: (n_rows,) float64}``.
+        All cities are rolled in one pass over the grid: the NaN padding before each city is at
+        least ``lag + window`` hours, so no window of a row reaches another city's values (and
+        pandas' running sums restart from an empty window there). Returns
+        ``{stat: (n_rows,) float64}``.
         """
         if lag + window > self.pad:
             raise ValueError(f"window {window} h at lag {lag} h exceeds the grid padding")
-        out = {s: np.full(self.size, np.nan) for s in stats}
-        for a, b in zip(self.city_start, self.city_end, strict=True):
-            # position i of this series is grid hour a + i - lag: the pad makes early lags NaN
-            seg = pd.Series(grid[a - lag : b - lag])
-            roll = seg.rolling(window, min_periods=min_periods(window))
-            for s in stats:
-                out[s][a:b] = getattr(roll, s)().to_numpy()
-        return {s: arr[self.pos] for s, arr in out.items()}
+        if self.size == 0:
+            return {s: np.zeros(0) for s in stats}
+        a, b = int(self.city_start[0]), self.size
+        # position i of this series is grid hour a + i - lag: the pad makes early lags NaN
+        roll = pd.Series(grid[a - lag : b - lag]).rolling(window, min_periods=min_periods(window))
+        out = {}
+        for s in stats:
+            full = np.full(self.size, np.nan)
+            full[a:b] = getattr(roll, s)().to_numpy()
+            out[s] = full[self.pos]
+        return out
 
 
 def load_lag_features(

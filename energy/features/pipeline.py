@@ -138,6 +138,27 @@ class FeaturePipeline:
             ValueError: a city was not seen in fit (unless ``allow_unseen_cities``), or a weather
                 column used in fit is missing.
         """
+        mat, target = self.matrix(load, cities, events)
+        out = pd.DataFrame(mat, index=load.index, columns=self.feature_names_, copy=False)
+        out.insert(0, schema.TIME, schema.to_utc(load[schema.TIME], schema.TIME).array)
+        out.insert(0, schema.CITY, load[schema.CITY].astype(str).array)
+        if target is not None:
+            out["target"] = target
+        return out
+
+    def matrix(
+        self,
+        load: pd.DataFrame,
+        cities: pd.DataFrame | None = None,
+        events: pd.DataFrame | None = None,
+    ) -> tuple[np.ndarray, np.ndarray | None]:
+        """:meth:`transform` as arrays, without building a frame (the forecast path's form).
+
+        Returns:
+            ``(n_rows, n_features)`` features (``feature_names_`` order, column-major, the
+            config's dtype) and the ``(n_rows,)`` scaled target (None without ``load_mw``),
+            both in the row order of ``load``.
+        """
         self._check_fitted()
         rows = memo(load, ("rows",), lambda: SortedRows.of(load))
         meta = self.cities_ if cities is None else self._city_meta(cities)
@@ -149,23 +170,20 @@ class FeaturePipeline:
             )
         dtype = np.dtype(self.config.dtype)
         names = {n: j for j, n in enumerate(self.feature_names_)}
-        # (n_rows, n_features), column-major: the layout of a pandas block, so no copy below
+        # (n_rows, n_features), column-major: the layout of a pandas block, so no copy in transform
         mat = np.full((len(load), len(names)), np.nan, dtype=dtype, order="F")
         for chunk in self._chunks(rows, load, meta, ev):
             for name, v in chunk.items():
                 if name in names:
                     m, s = self.stats_.get(name, (0.0, 1.0))
                     mat[rows.order, names[name]] = (v - m) / s if name in self.stats_ else v
-        out = pd.DataFrame(mat, index=load.index, columns=self.feature_names_, copy=False)
-        out.insert(0, schema.TIME, schema.to_utc(load[schema.TIME], schema.TIME).array)
-        out.insert(0, schema.CITY, load[schema.CITY].astype(str).array)
+        target = None
         if schema.LOAD in load:
             mu, sd = self._scale(rows.city_ids)
             y = (rows.column(load, schema.LOAD) - rows.per_row(mu)) / rows.per_row(sd)
             target = np.empty(len(load), dtype)
             target[rows.order] = y
-            out["target"] = target
-        return out
+        return mat, target
 
     def _city_meta(self, cities: pd.DataFrame) -> dict[str, dict[str, Any]]:
         """Validated per-city metadata; the last table's result is reused when the same object is

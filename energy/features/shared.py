@@ -54,7 +54,7 @@ def memo(anchor: object, key: Hashable, compute: Callable[[], T], *, share: bool
     full = (id(anchor), key)
     hit = store.get(full)
     if hit is not None and hit[0] is anchor:
-        return hit[1]  # type: ignore[no-any-return]
+        return hit[1]
     value = compute()
     store[full] = (anchor, value)
     return value

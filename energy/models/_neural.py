@@ -195,6 +195,16 @@ class NeuralForecaster(Forecaster):
         feats[CODE] = self._city_codes(feats[schema.CITY])
         return feats
 
+    def _input_matrix(self, frame: pd.DataFrame, cities: pd.DataFrame | None) -> np.ndarray:
+        """``(n_rows, C)`` float32 model inputs (:func:`input_columns`) in ``frame`` row order,
+        NaN → 0 (the training mean): :func:`_inputs` of :meth:`_features`, without the frame."""
+        mat, target = self.pipeline_.matrix(frame, cities)
+        names = {n: j for j, n in enumerate(self.pipeline_.feature_names_)}
+        data = np.empty((len(frame), len(self.columns_)), np.float32)
+        data[:, 0] = np.nan if target is None else target
+        data[:, 1:] = mat[:, [names[c] for c in self.columns_[1:]]]
+        return np.nan_to_num(data, copy=False, nan=0.0, posinf=np.inf, neginf=-np.inf)
+
     def _city_codes(self, city_ids: pd.Series) -> np.ndarray:
         """``(n,)`` int64 index of each city among the fit cities; unseen: their count."""
         known = pd.Index(self.pipeline_.city_ids_)
@@ -211,14 +221,13 @@ class NeuralForecaster(Forecaster):
                 f"horizon: {self.kind} was trained for {h_trained} h and cannot forecast "
                 f"{horizon} h (its load features would read hours after the origin)"
             )
-        feats = self._features(frame, cities)
-        data = _inputs(feats, self.columns_)  # (n_rows, C), aligned with feats
+        data = self._input_matrix(frame, cities)  # (n_rows, C), aligned with frame
         cities_o = origins[schema.CITY].astype(str).to_numpy()
         codes = self._city_codes(origins[schema.CITY])
         lookback = self.config.lookback
         offsets = np.arange(-lookback, h_trained)  # hours relative to the origin
         hours = utc_hours(origins["origin"])[:, None] + offsets  # (n_origins, L + H)
-        pos = FrameIndex(feats).positions(cities_o[:, None], hours)  # -1: no such row
+        pos = FrameIndex(frame).positions(cities_o[:, None], hours)  # -1: no such row
         out = np.empty((len(origins), horizon))
         self.net_.eval()
         for a in range(0, len(origins), _PREDICT_BATCH):

@@ -256,6 +256,8 @@ class Forecaster(ABC):
         future_exog: pd.DataFrame | None,
     ) -> tuple[pd.DataFrame, pd.Series]:
         """History (< origin) plus the horizon rows with weather from the caller or climatology."""
+        if origins[schema.CITY].is_unique and not origins.empty:  # a request: one per city
+            return self._forecast_frame_unique(load, cities, origins, horizon, future_exog)
         parts, sources = [], []
         weather = [c for c in schema.WEATHER_COLUMNS if c in load.columns]
         ex = None  # the caller's weather, validated once for all cities
@@ -286,6 +288,65 @@ class Forecaster(ABC):
             sources.append(src)
         frame = pd.concat(parts, ignore_index=True)
         return frame, pd.Series(sources, index=origins.index)
+
+    def _forecast_frame_unique(
+        self,
+        load: pd.DataFrame,
+        cities: pd.DataFrame,
+        origins: pd.DataFrame,
+        horizon: int,
+        future_exog: pd.DataFrame | None,
+    ) -> tuple[pd.DataFrame, pd.Series]:
+        """:meth:`_forecast_frame` when each city has one origin, without a loop over cities:
+        the same rows (history first, then every horizon row), the same weather sources."""
+        weather = [c for c in schema.WEATHER_COLUMNS if c in load.columns]
+        city = origins[schema.CITY].astype(str).to_numpy()
+        origin = pd.DatetimeIndex(origins["origin"]).tz_convert("UTC")
+        o_hours = utc_hours_of(origin)
+        codes = pd.Index(city).get_indexer(load[schema.CITY].astype(str))
+        before = (codes >= 0) & (
+            utc_hours_of(load[schema.TIME]) < np.where(codes >= 0, o_hours[codes], 0)
+        )
+        hist = load[before]
+        n = len(city)
+        hours = origin.repeat(horizon) + pd.to_timedelta(np.tile(np.arange(horizon), n), unit="h")
+        fut = pd.DataFrame(
+            {schema.CITY: np.repeat(city, horizon), schema.TIME: hours, schema.LOAD: np.nan}
+        )
+        src = np.full(n, "none", dtype=object)
+        if self.capabilities.uses_future_weather and weather:
+            vals = np.full((n * horizon, len(weather)), np.nan)
+            supplied = np.zeros(n, bool)
+            if future_exog is not None:
+                ex = schema.validate_load(
+                    future_exog.assign(**{schema.LOAD: np.nan}), allow_missing_load=True
+                )
+                ex = ex.drop_duplicates([schema.CITY, schema.TIME], keep="last")
+                key = pd.MultiIndex.from_arrays([fut[schema.CITY], fut[schema.TIME]])
+                given = ex.set_index([schema.CITY, schema.TIME]).reindex(key)
+                have = [c for c in weather if c in given.columns]
+                if len(have) == len(weather):
+                    g = given[weather].to_numpy(np.float64, na_value=np.nan)
+                    supplied = ~np.isnan(g).reshape(n, horizon, -1).any(axis=(1, 2))
+                    vals = np.where(np.repeat(supplied, horizon)[:, None], g, np.nan)
+            clim = ~np.repeat(supplied, horizon)  # all of a city's horizon, never a mix
+            if clim.any():
+                tz = cities.set_index("city_id")["timezone"].to_dict()
+                got = self.climatology_.values(fut[schema.CITY].to_numpy()[clim], hours[clim], tz)
+                for j, c in enumerate(weather):
+                    if c in got:
+                        vals[clim, j] = got[c]
+            fut[weather] = vals
+            src = np.where(supplied, "supplied", "climatology").astype(object)
+        if schema.HOLIDAY in load.columns:
+            fut[schema.HOLIDAY] = pd.array([pd.NA] * len(fut), dtype="boolean")
+        frame = pd.concat([hist, fut], ignore_index=True)
+        return frame, pd.Series(src, index=origins.index)
+
+
+def utc_hours_of(ts: pd.Series | pd.DatetimeIndex) -> np.ndarray:
+    """``(n,)`` int64 UTC hours since the epoch of tz-aware timestamps."""
+    return np.asarray(pd.DatetimeIndex(ts).as_unit("s").asi8 // 3600, dtype=np.int64)
 
 
 def check_horizon(horizon: int, maximum: int = MAX_HORIZON) -> int:

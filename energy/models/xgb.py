@@ -197,10 +197,10 @@ class XGBoostForecaster(Forecaster):
             first = end
             if steps.start >= steps.stop:
                 break
-            feats = pipe.transform(frame, cities=cities)
+            mat, _ = pipe.matrix(frame, cities=cities)  # (n_rows, n_features), frame order
             # rows shared by overlapping origins are predicted once
             rows, inv = np.unique(pos[:, steps], return_inverse=True)
-            x = feats[pipe.feature_names_].to_numpy(np.float32)[rows]
+            x = np.ascontiguousarray(mat[rows], dtype=np.float32)
             out[:, steps] = booster.inplace_predict(x)[inv].reshape(len(pos), -1)
         return self.pipelines_[0].inverse_target(city, out)
 
@@ -347,10 +347,11 @@ def _window(frame: pd.DataFrame, city: np.ndarray, hours: np.ndarray, reach: int
     hours before its first origin to its last forecast hour (features look back only)."""
     bounds = pd.DataFrame({"c": city, "lo": hours[:, 0] - reach, "hi": hours[:, -1]})
     bounds = bounds.groupby("c").agg(lo=("lo", "min"), hi=("hi", "max"))
-    fc = frame[schema.CITY].astype(str)
+    codes, uniq = pd.factorize(frame[schema.CITY])
+    per_city = bounds.reindex([str(u) for u in uniq])  # NaN for cities without an origin
     fh = utc_hours(frame[schema.TIME])
-    lo = fc.map(bounds["lo"]).to_numpy(np.float64)  # NaN for cities without an origin
-    hi = fc.map(bounds["hi"]).to_numpy(np.float64)
+    lo = per_city["lo"].to_numpy(np.float64)[codes]
+    hi = per_city["hi"].to_numpy(np.float64)[codes]
     keep = (fh >= lo) & (fh <= hi)
     if keep.mean() > 0.5:
         # mostly needed anyway (a request's frame): the frame itself, whose features the other
