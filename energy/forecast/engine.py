@@ -16,7 +16,7 @@ Times are UTC, hour-beginning; forecasts in MW.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Protocol, runtime_checkable
+from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 
 import numpy as np
 import pandas as pd
@@ -25,6 +25,7 @@ from energy import schema
 from energy.features.shared import shared_features
 from energy.forecast.errors import ForecastInputError
 from energy.forecast.query import ForecastQuery, queries_from_table
+from energy.models._frame import utc_hours
 from energy.models.base import Forecaster, long_predictions
 
 if TYPE_CHECKING:
@@ -71,7 +72,7 @@ def forecast(package: ModelPackage, query: ForecastQuery) -> pd.DataFrame:
             f"trained for), got {horizon}",
         )
     load = _history(package, cities, query.history)
-    origins = _origins(package, cities, load, query.start)
+    origins = _origins(package, cities, load, query.start, stored=query.history is None)
     exog = _weather(package, origins, horizon, query.weather)
     load = _needed_rows(package.model, load, origins)
     model, table = package.model, package.history.cities
@@ -153,12 +154,23 @@ def _history(
 
 
 def _origins(
-    package: ModelPackage, cities: list[str], load: pd.DataFrame, start: pd.Timestamp | None
+    package: ModelPackage,
+    cities: list[str],
+    load: pd.DataFrame,
+    start: pd.Timestamp | None,
+    *,
+    stored: bool = False,
 ) -> pd.DataFrame:
-    """``city_id``, ``origin``: ``start``, or the hour after each city's last known load."""
-    known = load[load[schema.LOAD].notna()]
-    last = known.groupby(schema.CITY)[schema.TIME].max()
-    first = load.groupby(schema.CITY)[schema.TIME].min()
+    """``city_id``, ``origin``: ``start``, or the hour after each city's last known load
+    (``stored``: ``load`` is the package's own rows, whose span the package knows)."""
+    last: Any
+    first: Any
+    if stored:
+        last, first = package.load_span()
+    else:
+        known = load[load[schema.LOAD].notna()]
+        last = known.groupby(schema.CITY)[schema.TIME].max()
+        first = load.groupby(schema.CITY)[schema.TIME].min()
     need = package.model.capabilities.min_history_hours
     origins = []
     for c in cities:
@@ -223,7 +235,8 @@ def _weather(
 def _needed_rows(model: Forecaster, load: pd.DataFrame, origins: pd.DataFrame) -> pd.DataFrame:
     """Only the history each origin can use (what the model needs, plus a day): features are
     computed over these rows, so a short frame is most of the speed of a request."""
-    reach = (model.capabilities.min_history_hours + 24) * HOUR
-    start = dict(zip(origins[schema.CITY], origins["origin"] - reach, strict=True))
-    first = load[schema.CITY].map(start)
-    return load[load[schema.TIME] >= first].reset_index(drop=True)
+    reach = model.capabilities.min_history_hours + 24
+    first = utc_hours(origins["origin"]) - reach  # (n_origins,) first hour each city can use
+    codes = pd.Index(origins[schema.CITY].astype(str)).get_indexer(load[schema.CITY])
+    keep = (codes >= 0) & (utc_hours(load[schema.TIME]) >= np.where(codes >= 0, first[codes], 0))
+    return load[keep].reset_index(drop=True)

@@ -61,6 +61,7 @@ class ModelPackage:
         }
         known = load[load[schema.LOAD].notna()]
         self._last_load = known.groupby(schema.CITY)[schema.TIME].max().to_dict()
+        self._first_time = load.groupby(schema.CITY)[schema.TIME].min().to_dict()
         self._timezones = {c: history.timezone_of(c) for c in self._by_city}
 
     @property
@@ -92,6 +93,10 @@ class ModelPackage:
     def next_start(self, city_id: str) -> pd.Timestamp:
         """The default forecast start of a city: the hour after its last stored load (UTC)."""
         return self.last_load_time(city_id) + HOUR
+
+    def load_span(self) -> tuple[dict[str, pd.Timestamp], dict[str, pd.Timestamp]]:
+        """City id → UTC hour of its last stored load, and of its first stored row."""
+        return self._last_load, self._first_time
 
     def stored_rows(self, city_ids: list[str]) -> pd.DataFrame:
         """Stored canonical load rows of some cities (each must be known), in that order."""

@@ -79,7 +79,17 @@ class EnsembleForecaster(Forecaster):
     # ---- contract ---------------------------------------------------------------------------
     @property
     def capabilities(self) -> Capabilities:
-        caps = [m.capabilities for m in self._members().values()]
+        members = self._members()
+        cached = self.__dict__.get("_caps")
+        if cached is not None and cached[0] is members:  # asked several times per forecast
+            return cached[1]  # type: ignore[no-any-return]
+        caps = self._capabilities(members)
+        if members is getattr(self, "members_", None):  # fitted: the members no longer change
+            self._caps = (members, caps)
+        return caps
+
+    def _capabilities(self, members: dict[str, Forecaster]) -> Capabilities:
+        caps = [m.capabilities for m in members.values()]
         return Capabilities(
             uses_future_weather=any(c.uses_future_weather for c in caps),
             global_model=all(c.global_model for c in caps),

@@ -57,6 +57,14 @@ class XGBoostForecaster(Forecaster):
 
     @property
     def capabilities(self) -> Capabilities:
+        cached = self.__dict__.get("_caps")
+        if cached is not None and cached[0] is self.config:  # asked several times per forecast
+            return cached[1]  # type: ignore[no-any-return]
+        caps = self._capabilities()
+        self._caps = (self.config, caps)
+        return caps
+
+    def _capabilities(self) -> Capabilities:
         reach = max(self.config.features_for(b).max_reach for b in self.config.group_ends())
         return Capabilities(
             uses_future_weather=self.config.features.use_weather,
@@ -345,14 +353,15 @@ class _RoundCallback(xgb.callback.TrainingCallback):
 def _window(frame: pd.DataFrame, city: np.ndarray, hours: np.ndarray, reach: int) -> pd.DataFrame:
     """The frame's rows that features of the forecast hours can read: per city, from ``reach``
     hours before its first origin to its last forecast hour (features look back only)."""
-    bounds = pd.DataFrame({"c": city, "lo": hours[:, 0] - reach, "hi": hours[:, -1]})
-    bounds = bounds.groupby("c").agg(lo=("lo", "min"), hi=("hi", "max"))
-    codes, uniq = pd.factorize(frame[schema.CITY])
-    per_city = bounds.reindex([str(u) for u in uniq])  # NaN for cities without an origin
+    ids, inv = np.unique(city.astype(str), return_inverse=True)
+    lo = np.full(len(ids), np.inf)
+    hi = np.full(len(ids), -np.inf)
+    np.minimum.at(lo, inv, hours[:, 0] - reach)
+    np.maximum.at(hi, inv, hours[:, -1])
+    codes = pd.Index(ids).get_indexer(frame[schema.CITY].astype(str))  # -1: no origin
     fh = utc_hours(frame[schema.TIME])
-    lo = per_city["lo"].to_numpy(np.float64)[codes]
-    hi = per_city["hi"].to_numpy(np.float64)[codes]
-    keep = (fh >= lo) & (fh <= hi)
+    ok = codes >= 0
+    keep = ok & (fh >= np.where(ok, lo[codes], 0)) & (fh <= np.where(ok, hi[codes], 0))
     if keep.mean() > 0.5:
         # mostly needed anyway (a request's frame): the frame itself, whose features the other
         # members of an ensemble share (energy.features.shared); extra history changes nothing
