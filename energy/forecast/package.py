@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
+import numpy as np
 import pandas as pd
 
 from energy import schema
@@ -56,9 +57,14 @@ class ModelPackage:
         self.path = path
         self.max_horizon = int(meta.get("max_horizon_hours") or model.max_horizon)
         load = history.load
-        self._by_city = {
-            str(c): g.reset_index(drop=True) for c, g in load.groupby(schema.CITY, sort=True)
-        }
+        # rows sorted by city (then as stored), each city one block: a request takes its cities'
+        # blocks with one `take` instead of concatenating one frame per city
+        self._rows = load.sort_values(schema.CITY, kind="stable", ignore_index=True)
+        ids, starts, counts = np.unique(
+            self._rows[schema.CITY].astype(str).to_numpy(), return_index=True, return_counts=True
+        )
+        blocks = zip(ids, starts, counts, strict=True)
+        self._by_city = {str(c): (int(a), int(n)) for c, a, n in blocks}
         known = load[load[schema.LOAD].notna()]
         self._last_load = known.groupby(schema.CITY)[schema.TIME].max().to_dict()
         self._first_time = load.groupby(schema.CITY)[schema.TIME].min().to_dict()
@@ -100,7 +106,9 @@ class ModelPackage:
 
     def stored_rows(self, city_ids: list[str]) -> pd.DataFrame:
         """Stored canonical load rows of some cities (each must be known), in that order."""
-        return pd.concat([self._by_city[c] for c in city_ids], ignore_index=True)
+        blocks = [self._by_city[c] for c in city_ids]
+        idx = np.concatenate([np.arange(a, a + n) for a, n in blocks]) if blocks else []
+        return self._rows.take(idx).reset_index(drop=True)
 
     def forecast(
         self,
