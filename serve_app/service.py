@@ -15,6 +15,7 @@ cache.
 from __future__ import annotations
 
 import logging
+import os
 import threading
 import uuid
 from collections import OrderedDict
@@ -196,6 +197,9 @@ class ForecastService:
         self.ref = ModelRef(name=info.name, version=info.version)
         self.cache = ForecastCache(cache_size)
         self.owned_dir: str | None = None  # a registry download this service may delete
+        threads = os.environ.get("OMP_NUM_THREADS", "")  # Ray sets it to the replica's CPUs
+        if threads.isdigit():
+            package.set_threads(int(threads))
 
     # ---- public -------------------------------------------------------------------------------
     def forecast(self, req: ForecastRequest) -> ForecastResponse:

@@ -47,8 +47,13 @@ class HolidayCalendar:
     note: str = ""
 
 
+@lru_cache(maxsize=4096)
 def resolve_calendar(city_id: str, country: str, subdivision: str) -> HolidayCalendar:
-    """The best calendar the ``holidays`` package offers for a city; never raises."""
+    """The best calendar the ``holidays`` package offers for a city; never raises.
+
+    Cached: building the package's calendar object is the expensive part, and every forecast
+    asks for the calendars of its cities (the answer is immutable).
+    """
     prefix, _, sub = subdivision.partition("-") if subdivision else ("", "", "")
     note = ""
     if sub and prefix != country:

@@ -100,6 +100,19 @@ class ModelPackage:
         """The default forecast start of a city: the hour after its last stored load (UTC)."""
         return self.last_load_time(city_id) + HOUR
 
+    def set_threads(self, n: int) -> None:
+        """Compute threads for this process's forecasts: torch's intra-op threads and every
+        XGBoost booster's ``nthread`` (a replica of one CPU runs one thread, not two fighting)."""
+        import torch
+
+        torch.set_num_threads(max(1, n))
+        stack = [self.model]
+        while stack:
+            m = stack.pop()
+            stack.extend(m._parts())
+            for booster in getattr(m, "boosters_", []):
+                booster.set_param({"nthread": max(1, n)})
+
     def load_span(self) -> tuple[dict[str, pd.Timestamp], dict[str, pd.Timestamp]]:
         """City id → UTC hour of its last stored load, and of its first stored row."""
         return self._last_load, self._first_time

@@ -10,6 +10,7 @@ import numpy as np
 import pandas as pd
 
 from energy import schema
+from energy.features.shared import memo
 
 # key = city code << 40 | (UTC hour + 2**39): hours since 1970 fit in ±2**39 with room to spare
 _SHIFT, _OFFSET = 40, 1 << 39
@@ -78,6 +79,12 @@ class FrameIndex:
         i = (np.searchsorted(self._keys, self._key(codes, hours)) - 1).clip(-1)
         same_city = (self._keys[i.clip(0)] >> _SHIFT) == codes
         return np.where((codes >= 0) & (i >= 0) & same_city, self._rows[i.clip(0)], -1)
+
+
+def frame_index(frame: pd.DataFrame) -> FrameIndex:
+    """``FrameIndex(frame)``, built once per frame within a request (the members of an
+    ensemble look up the same frame; :mod:`energy.features.shared`)."""
+    return memo(frame, ("frame_index",), lambda: FrameIndex(frame))
 
 
 def target_hours(origins: pd.DataFrame, horizon: int) -> np.ndarray:

@@ -42,7 +42,7 @@ from energy import schema
 from energy.data.dataset import Dataset
 from energy.features import FeaturePipeline
 from energy.features.windows import TARGET, SequenceWindows, split_columns
-from energy.models._frame import FrameIndex, utc_hours
+from energy.models._frame import frame_index, utc_hours
 from energy.models._torch_loop import EpochHook, LoopConfig, State, fit_loop, seed_everything
 from energy.models.backend import current_backend
 from energy.models.base import Capabilities, Forecaster, ModelConfig, Param
@@ -227,7 +227,7 @@ class NeuralForecaster(Forecaster):
         lookback = self.config.lookback
         offsets = np.arange(-lookback, h_trained)  # hours relative to the origin
         hours = utc_hours(origins["origin"])[:, None] + offsets  # (n_origins, L + H)
-        pos = FrameIndex(frame).positions(cities_o[:, None], hours)  # -1: no such row
+        pos = frame_index(frame).positions(cities_o[:, None], hours)  # -1: no such row
         out = np.empty((len(origins), horizon))
         self.net_.eval()
         for a in range(0, len(origins), _PREDICT_BATCH):

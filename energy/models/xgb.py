@@ -39,7 +39,7 @@ import xgboost as xgb
 from energy import schema
 from energy.data.dataset import Dataset
 from energy.features import FeaturePipeline
-from energy.models._frame import FrameIndex, target_hours, utc_hours
+from energy.models._frame import frame_index, target_hours, utc_hours
 from energy.models.backend import current_backend
 from energy.models.base import Capabilities, Forecaster, Param
 from energy.models.configs import XGBoostConfig
@@ -189,7 +189,7 @@ class XGBoostForecaster(Forecaster):
         city = origins[schema.CITY].astype(str).to_numpy()
         hours = target_hours(origins, horizon)  # (n_origins, horizon), UTC hours
         frame = _window(frame, city, hours, self.capabilities.min_history_hours)
-        pos = FrameIndex(frame).positions(city[:, None], hours)
+        pos = frame_index(frame).positions(city[:, None], hours)
         if (pos < 0).any():
             i, s = np.argwhere(pos < 0)[0]
             raise ValueError(
