@@ -117,22 +117,48 @@ def holiday_features(
     """
     n = len(days)
     out = {name: np.zeros(n) for name in HOLIDAY_FEATURES}
+    # cities of one calendar without supplied flags share everything: one pass per calendar
+    own = [
+        i
+        for i in range(len(calendars))
+        if supplied is not None and supplied[int(seg_bounds[i]) : int(seg_bounds[i + 1])].any()
+    ]
+    block = np.repeat(np.arange(len(calendars)), np.diff(seg_bounds))  # (n_rows,)
+    groups: dict[HolidayCalendar, list[int]] = {}
     for i, cal in enumerate(calendars):
+        if i not in own:
+            groups.setdefault(cal, []).append(i)
+    for cal, members in groups.items():
+        rows = np.flatnonzero(np.isin(block, members))
+        if len(rows):
+            _fill(out, rows, days[rows], cal, None, clip_days)
+    for i in own:
         a, b = int(seg_bounds[i]), int(seg_bounds[i + 1])
-        if a == b:
-            continue
-        d = days[a:b]
-        years = d[[0, -1]].astype("datetime64[D]").astype("datetime64[Y]").astype(np.int64) + 1970
-        hol = holiday_days(cal.country, cal.subdivision, int(years.min()) - 1, int(years.max()) + 1)
-        if supplied is not None:
-            hol = np.union1d(hol, d[supplied[a:b]])
-        uniq, inv = np.unique(d, return_inverse=True)
-        is_hol = np.isin(uniq, hol)
-        out["is_holiday"][a:b] = is_hol[inv]
-        out["is_bridge_day"][a:b] = _bridge(uniq, is_hol, hol, cal.weekend)[inv]
-        out["days_to_holiday"][a:b] = _distance(uniq, hol, forward=True, clip=clip_days)[inv]
-        out["days_since_holiday"][a:b] = _distance(uniq, hol, forward=False, clip=clip_days)[inv]
+        sup = None if supplied is None else supplied[a:b]
+        _fill(out, np.arange(a, b), days[a:b], calendars[i], sup, clip_days)
     return out
+
+
+def _fill(
+    out: dict[str, np.ndarray],
+    rows: np.ndarray,
+    d: np.ndarray,
+    cal: HolidayCalendar,
+    supplied: np.ndarray | None,
+    clip_days: int,
+) -> None:
+    """Holiday features of ``rows`` (local days ``d``, one calendar) into ``out``."""
+    uniq, inv = np.unique(d, return_inverse=True)
+    years = uniq[[0, -1]].astype("datetime64[D]").astype("datetime64[Y]").astype(np.int64)
+    years += 1970
+    hol = holiday_days(cal.country, cal.subdivision, int(years.min()) - 1, int(years.max()) + 1)
+    if supplied is not None:
+        hol = np.union1d(hol, d[supplied])
+    is_hol = np.isin(uniq, hol)
+    out["is_holiday"][rows] = is_hol[inv]
+    out["is_bridge_day"][rows] = _bridge(uniq, is_hol, hol, cal.weekend)[inv]
+    out["days_to_holiday"][rows] = _distance(uniq, hol, forward=True, clip=clip_days)[inv]
+    out["days_since_holiday"][rows] = _distance(uniq, hol, forward=False, clip=clip_days)[inv]
 
 
 def _bridge(days: np.ndarray, is_hol: np.ndarray, hol: np.ndarray, weekend: frozenset[int]):

@@ -170,13 +170,18 @@ class FeaturePipeline:
             )
         dtype = np.dtype(self.config.dtype)
         names = {n: j for j, n in enumerate(self.feature_names_)}
-        # (n_rows, n_features), column-major: the layout of a pandas block, so no copy in transform
+        # (n_rows, n_features) in sorted row order, column-major: the layout of a pandas block,
+        # filled a contiguous column at a time, then put in the input's order in one gather
         mat = np.full((len(load), len(names)), np.nan, dtype=dtype, order="F")
         for chunk in self._chunks(rows, load, meta, ev):
             for name, v in chunk.items():
                 if name in names:
                     m, s = self.stats_.get(name, (0.0, 1.0))
-                    mat[rows.order, names[name]] = (v - m) / s if name in self.stats_ else v
+                    mat[:, names[name]] = (v - m) / s if name in self.stats_ else v
+        if not np.array_equal(rows.order, np.arange(len(rows.order))):
+            inverse = np.empty_like(rows.order)
+            inverse[rows.order] = np.arange(len(rows.order))
+            mat = np.asfortranarray(mat[inverse])
         target = None
         if schema.LOAD in load:
             mu, sd = self._scale(rows.city_ids)
