@@ -129,7 +129,7 @@ def score_package(
         fn_constructor_kwargs={"package": str(package), "start": start, "horizon": horizon},
         batch_size=batch_size,
         batch_format="pandas",
-        concurrency=n,
+        compute=ray.data.ActorPoolStrategy(size=n),
         num_cpus=cpus_per_actor,
     )
     path = Path(out)
