@@ -4,7 +4,7 @@ Submitted from the repository root::
 
     ray job submit --address http://HEAD:8265 --working-dir . \\
         --runtime-env cluster/runtime_env.yaml -- \\
-        python -m jobs.forecast --package /mnt/shared/runs/gefcom/model --cities all \\
+        python -m jobs.forecast --package /mnt/shared/runs/gefcom --cities all \\
         --start 2008-07-01T00:00:00Z --horizon 24 --out /mnt/shared/forecasts/2008-07-01.parquet
 
 It takes the options of ``energy forecast``. Inside a submitted job ``RAY_ADDRESS`` points at the

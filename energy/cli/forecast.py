@@ -13,7 +13,7 @@ from energy.cli.main import _cities_option, _progress
 def forecast_cmd(
     package: Annotated[
         Path,
-        typer.Option("--package", help="Model package directory (energy train --out .../model)"),
+        typer.Option("--package", help="Model package directory (what energy train --out wrote)"),
     ],
     out: Annotated[Path, typer.Option("--out", help="Parquet file to write")],
     cities: Annotated[
