@@ -120,7 +120,8 @@ class ModelPackage:
     def stored_rows(self, city_ids: list[str]) -> pd.DataFrame:
         """Stored canonical load rows of some cities (each must be known), in that order."""
         blocks = [self._by_city[c] for c in city_ids]
-        idx = np.concatenate([np.arange(a, a + n) for a, n in blocks]) if blocks else []
+        parts = [np.arange(a, a + n) for a, n in blocks]
+        idx = np.concatenate(parts) if parts else np.zeros(0, np.int64)
         return self._rows.take(idx).reset_index(drop=True)
 
     def forecast(

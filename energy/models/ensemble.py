@@ -82,7 +82,7 @@ class EnsembleForecaster(Forecaster):
         members = self._members()
         cached = self.__dict__.get("_caps")
         if cached is not None and cached[0] is members:  # asked several times per forecast
-            return cached[1]  # type: ignore[no-any-return]
+            return cached[1]
         caps = self._capabilities(members)
         if members is getattr(self, "members_", None):  # fitted: the members no longer change
             self._caps = (members, caps)

@@ -59,7 +59,7 @@ class XGBoostForecaster(Forecaster):
     def capabilities(self) -> Capabilities:
         cached = self.__dict__.get("_caps")
         if cached is not None and cached[0] is self.config:  # asked several times per forecast
-            return cached[1]  # type: ignore[no-any-return]
+            return cached[1]
         caps = self._capabilities()
         self._caps = (self.config, caps)
         return caps
