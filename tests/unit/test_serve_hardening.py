@@ -106,10 +106,10 @@ def test_an_unexpected_error_fails_only_its_own_request(
     reqs = [ForecastRequest(city_id=c, horizon_hours=6) for c in ("syn-000", "syn-001", "syn-002")]
     with caplog.at_level(logging.ERROR, logger="energy.serve"):
         out = svc.forecast_many(reqs)
-    assert [type(r).__name__ for r in out] == [
-        "ForecastResponse",
+    assert [type(r).__name__ for r in out] == [  # answers come rendered (JSON from arrays)
+        "RenderedForecast",
         "InternalForecastError",
-        "ForecastResponse",
+        "RenderedForecast",
     ]
     err = out[1]
     assert isinstance(err, InternalForecastError) and http_status(err) == 500
