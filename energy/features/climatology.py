@@ -97,23 +97,22 @@ class Climatology:
             rows = np.flatnonzero(zone == tz)
             local = hours[rows].tz_convert(tz)
             doy[rows], hour[rows] = local.day_of_year.to_numpy() - 1, local.hour.to_numpy()
-        stacked = self._stacked()
-        known = {c: i for i, c in enumerate(self.tables_)}
-        idx = np.array([known.get(c, len(known)) for c in uniq], np.int64)[inv]
-        return {c: stacked[c][idx, doy, hour] for c in self.columns_}
-
-    def _stacked(self) -> dict[str, np.ndarray]:
-        """Column → ``(n_cities + 1, 366, 24)``: each city's table, then the mean of all."""
-        cached = getattr(self, "_stack", None)
-        if cached is None:
-            cached = {}
+        out = {c: np.empty(len(ids)) for c in self.columns_}
+        for k, city in enumerate(uniq):  # numpy gathers only; one city's table, one city's rows
+            rows = np.flatnonzero(inv == k)
             for c in self.columns_:
-                tables = [t[c] for t in self.tables_.values()]
-                empty = np.full((366, 24), np.nan)
-                mean = np.nanmean(np.stack(tables), axis=0) if tables else empty
-                cached[c] = np.stack([*tables, mean])
-            self._stack = cached
-        return cached
+                table = self._table_of(str(city), c)
+                out[c][rows] = table[doy[rows], hour[rows]]
+        return out
+
+    def _table_of(self, city_id: str, column: str) -> np.ndarray:
+        """A city's ``(366, 24)`` table of a column; an unseen city: the mean of all (cached)."""
+        if city_id in self.tables_:
+            return self.tables_[city_id][column]
+        cache = self.__dict__.setdefault("_mean_tables", {})
+        if column not in cache:
+            cache[column] = np.nanmean(np.stack([t[column] for t in self.tables_.values()]), 0)
+        return cache[column]
 
     def fill(self, frame: pd.DataFrame, timezones: Mapping[str, str]) -> pd.DataFrame:
         """``frame`` with each missing (NaN) weather value taken from climatology.
