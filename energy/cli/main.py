@@ -185,15 +185,12 @@ def _add_commands() -> None:
     app.command("tune")(tune_cmd)
     app.command("serve")(serve_cmd)
     app.add_typer(submit_app, name="submit")
-<<<<<<< HEAD
     from energy.cli.actuals import actuals_app
     from energy.cli.monitor import monitor_app
 
     app.add_typer(actuals_app, name="actuals")
     app.add_typer(monitor_app, name="monitor")
-=======
     app.command("forecast")(forecast_cmd)
->>>>>>> 378767e (serve: responses rendered from arrays with orjson; energy forecast / jobs.forecast: batch inference with a Ray Data actor pool; bench/batch.py)
 
 
 _add_commands()
