@@ -23,7 +23,7 @@ import pandas as pd
 
 from energy import schema
 from energy.features.shared import shared_features
-from energy.forecast.errors import ForecastInputError
+from energy.forecast.errors import ForecastInputError, ModelUnavailableError
 from energy.forecast.query import ForecastQuery, queries_from_table
 from energy.models._frame import utc_hours
 from energy.models.base import Forecaster, long_predictions
@@ -59,6 +59,7 @@ def forecast(package: ModelPackage, query: ForecastQuery) -> pd.DataFrame:
         UnknownCityError: a city the package does not hold.
         ForecastInputError: a horizon past :attr:`ModelPackage.max_horizon`, a start the stored
             and sent history cannot support, weather the model cannot use.
+        ModelUnavailableError: the model answered NaN or infinity (it is broken, not the query).
     """
     cities = list(query.city_ids)
     for c in cities:
@@ -79,7 +80,24 @@ def forecast(package: ModelPackage, query: ForecastQuery) -> pd.DataFrame:
     frame, source = model._forecast_frame(load, table, origins, horizon, exog)
     with shared_features():  # one feature pass per request, shared by the members' pipelines
         out = predict(model, frame, table, origins, horizon, members=query.members, source=source)
+    _check_finite(out)
     return out.drop(columns=["origin"])
+
+
+def _check_finite(out: pd.DataFrame) -> None:
+    """A NaN or infinite forecast is never returned as a number (JSON would carry ``null``).
+
+    Every input was accepted, so the model itself cannot answer (NaN weights, a numeric
+    overflow): a :class:`ModelUnavailableError` (503), naming the cities, never a 422.
+    """
+    cols = [c for c in out.columns if c == "yhat" or c.startswith("yhat_")]
+    bad = ~np.isfinite(out[cols].to_numpy(np.float64)).all(axis=1)
+    if bad.any():
+        cities = sorted(set(out.loc[bad, schema.CITY].astype(str)))
+        raise ModelUnavailableError(
+            f"the model returned non-finite forecasts for {', '.join(cities)} "
+            f"({int(bad.sum())} of {len(out)} hours): it cannot answer; it needs retraining"
+        )
 
 
 def forecast_table(

@@ -179,6 +179,22 @@ def _better_by(new: float, old: float, metric: str) -> float:
     return gain / abs(old) if old != 0 else (math.inf if gain > 0 else -math.inf * (gain < 0))
 
 
+def _non_finite(summary: Mapping[str, Any]) -> list[str]:
+    """The ``overall/<m>`` and ``city/<c>/<m>`` entries of a summary that are not finite numbers
+    (a NaN, an infinity, or a value that is not a number at all)."""
+
+    def bad(v: Any) -> bool:
+        try:
+            return not math.isfinite(float(v))
+        except (TypeError, ValueError):
+            return True
+
+    out = [f"overall/{k}" for k, v in summary.get("overall", {}).items() if bad(v)]
+    for city, m in sorted(summary.get("per_city", {}).items()):
+        out += [f"city/{city}/{k}" for k, v in m.items() if bad(v)]
+    return out
+
+
 def is_performance_improved(
     challenger: Mapping[str, Any],
     champion: Mapping[str, Any] | None,
@@ -197,12 +213,15 @@ def is_performance_improved(
         city_tolerance: relative worsening allowed in any single city (0.05 = 5 % worse).
 
     Returns:
-        A :class:`Decision`; rejected when the challenger's metric is missing or not finite, the
-        overall improvement is below ``margin``, or a city worsens beyond ``city_tolerance``.
+        A :class:`Decision`; rejected when the challenger's metric is missing, any of its overall
+        or per-city metrics is not finite (NaN, inf), the overall improvement is below
+        ``margin``, or a city worsens beyond ``city_tolerance``.
     """
     new = challenger.get("overall", {}).get(metric)
     if new is None or not math.isfinite(new):
         return Decision(False, f"challenger has no finite {metric} ({new})", metric, new)
+    if bad := _non_finite(challenger):  # NaN anywhere: the model answers NaN somewhere
+        return Decision(False, f"challenger has non-finite metrics ({', '.join(bad)})", metric, new)
     if champion is None:
         return Decision(True, "first version: there is no champion yet", metric, new)
     old = champion.get("overall", {}).get(metric)

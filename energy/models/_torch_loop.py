@@ -28,6 +28,8 @@ import torch
 from torch import nn
 from torch.utils.data import DataLoader, Dataset, RandomSampler
 
+from energy.models.errors import NonFiniteLossError
+
 State = dict[str, Any]
 EpochHook = Callable[[int, dict[str, float], Callable[[], State]], None]
 LOSSES: dict[str, Callable[[], nn.Module]] = {
@@ -179,6 +181,10 @@ def fit_loop(
     Returns:
         The state after the last epoch (resumable; ``model`` = last weights) plus
         ``stopped_early``; the model itself is left holding the *best* validation weights.
+
+    Raises:
+        NonFiniteLossError: the training or validation loss of an epoch is NaN or infinite
+            (before that epoch is reported or checkpointed).
     """
     torch.set_num_threads(cfg.num_threads)
     seed_everything(cfg.seed)
@@ -233,6 +239,10 @@ def fit_loop(
         if reduce_mean is not None:
             train_loss = reduce_mean(train_loss)
             val_loss = reduce_mean(val_loss) if val_loader else train_loss
+        # NaN weights must never be checkpointed or packaged (every rank sees the same losses)
+        for what, value in (("train_loss", train_loss), ("val_loss", val_loss)):
+            if not math.isfinite(value):
+                raise NonFiniteLossError(type(net).__name__, what, epoch, value)
         lr = optimizer.param_groups[0]["lr"]
         if isinstance(scheduler, torch.optim.lr_scheduler.ReduceLROnPlateau):
             scheduler.step(val_loss)

@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import json
 import logging
+import math
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -43,6 +44,7 @@ from energy.models._frame import frame_index, target_hours, utc_hours
 from energy.models.backend import current_backend
 from energy.models.base import Capabilities, Forecaster, Param
 from energy.models.configs import XGBoostConfig
+from energy.models.errors import NonFiniteLossError
 
 log = logging.getLogger(__name__)
 STATE_FILE = "xgb.json"
@@ -330,6 +332,9 @@ def train_booster(
         callbacks=[_RoundCallback(on_round)] if on_round is not None else None,
     )
     if evals:  # keep the trees up to the best validation round
+        if not math.isfinite(booster.best_score):  # a NaN metric is never "best": no usable trees
+            raise NonFiniteLossError("xgboost", "val loss", booster.best_iteration + 1,
+                                     float(booster.best_score))  # fmt: skip
         booster = booster[: booster.best_iteration + 1]
     return booster
 
