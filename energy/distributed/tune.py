@@ -300,6 +300,7 @@ def tune(
     if resume:
         if not ray_tune.Tuner.can_restore(str(exp_path)):
             raise FileNotFoundError(f"--resume: no search to resume in {str(out)!r}")
+        tr.check_resumable(out, EXPERIMENT)  # before anything is unpickled
         request = json.loads((out / REQUEST_FILE).read_text())
         config, data_dir, cities = request["config"], request["data"], request["cities"]
         settings = TuneSettings.model_validate(request["settings"])
@@ -310,6 +311,8 @@ def tune(
         progress(note)
     data = load_data(data_dir, cities)
     out.mkdir(parents=True, exist_ok=True)
+    if not resume:
+        tr.write_marker(out, EXPERIMENT)
     request = {"config": str(search.profile_path), "data": str(Path(data_dir).resolve()),
                "cities": cities, "settings": settings.model_dump(mode="json")}  # fmt: skip
     (out / REQUEST_FILE).write_text(json.dumps(request, indent=2) + "\n")

@@ -2,10 +2,14 @@
 
 Under ``OUT``:
 
-* ``trials.csv``: one row per trial: ``trial_id``, ``status`` (``finished``; ``stopped``: ASHA
+* ``trials.csv``: one row per trial, in the order the trials were created: ``trial_id``,
+  ``submitted`` (1-based creation order: the search's first suggestion is 1, whatever order the
+  concurrent trials finish in), ``status`` (``finished``; ``stopped``: ASHA
   stopped it; ``error``; ``unfinished``: interrupted, ``--resume`` continues it), ``reports``,
   ``best_val_loss``, ``val_mape`` (%), ``fit_s``, ``started``/``ended`` (Unix s) and one
   ``param.<field>`` column per searched field;
+* ``.energy-tune.json``: the marker :func:`write_marker` leaves before Tune writes anything;
+  ``--resume`` refuses a folder without it (:func:`check_resumable`);
 * ``curves.csv``: every report of every trial (``trial_id``, ``training_iteration``,
   ``best_val_loss``, ``val_loss``, ``epoch`` or ``boost_round``);
 * ``best.yaml``: a copy of the input profile with the best trial's fields in place, so that
@@ -15,7 +19,10 @@ Under ``OUT``:
 from __future__ import annotations
 
 import copy
+import json
 import math
+import os
+import stat
 from pathlib import Path
 from typing import Any
 
@@ -25,6 +32,46 @@ import yaml
 from energy.distributed import search_space as ss
 
 CURVE_COLUMNS = ("best_val_loss", "val_loss", "train_loss", "epoch", "boost_round")
+MARKER_FILE = ".energy-tune.json"
+
+
+def write_marker(out: Path, experiment: str) -> None:
+    """Mark ``out`` as a search folder written by ``energy tune`` (before Tune writes into it)."""
+    marker = {"written_by": "energy tune", "experiment": experiment, "uid": os.getuid()}
+    (out / MARKER_FILE).write_text(json.dumps(marker) + "\n")
+
+
+def check_resumable(out: Path, experiment: str) -> None:
+    """Refuse to resume a folder ``energy tune`` did not write, or that others may write to.
+
+    ``Tuner.restore`` unpickles the experiment state, i.e. runs code stored in the folder: only
+    folders started by ``energy tune``, owned by this user and not world-writable are trusted
+    (SECURITY.md).
+
+    Raises:
+        ValueError: (one CLI line) no marker, another experiment's marker, or unsafe modes.
+    """
+    marker_path = out / MARKER_FILE
+    try:
+        marker = json.loads(marker_path.read_text())
+    except (OSError, ValueError):
+        marker = None
+    if (
+        not isinstance(marker, dict)
+        or marker.get("written_by") != "energy tune"
+        or marker.get("experiment") != experiment
+    ):
+        raise ValueError(
+            f"--resume: {str(out)!r} was not written by `energy tune` (no {MARKER_FILE}); "
+            "resuming unpickles its files, so only searches started by `energy tune` resume"
+        )
+    for path in (out, marker_path, out / experiment):
+        st = path.lstat()
+        if stat.S_ISLNK(st.st_mode) or st.st_uid != os.getuid() or st.st_mode & 0o002:
+            raise ValueError(
+                f"--resume: {str(path)!r} is a link, owned by another user, or writable by "
+                "anyone: refused (resuming unpickles the search's files)"
+            )
 
 
 def collect(results: Any, space: dict[str, Any]) -> tuple[pd.DataFrame, pd.DataFrame]:
@@ -34,6 +81,9 @@ def collect(results: Any, space: dict[str, Any]) -> tuple[pd.DataFrame, pd.DataF
         m = r.metrics or {}
         df = r.metrics_dataframe if r.metrics_dataframe is not None else pd.DataFrame()
         tid = m.get("trial_id") or Path(r.path).name
+        tag = m.get("experiment_tag") or (
+            df["experiment_tag"].iloc[-1] if "experiment_tag" in df and len(df) else ""
+        )
         if r.error is not None:
             status = "error"
         elif m.get("finished"):
@@ -44,7 +94,8 @@ def collect(results: Any, space: dict[str, Any]) -> tuple[pd.DataFrame, pd.DataF
             status = "unfinished"
         params = ss.from_tune({k: v for k, v in (r.config or {}).items() if k in space}, space)
         rows.append({
-            "trial_id": tid, "status": status, "reports": len(df),
+            "trial_id": tid, "submitted": _submitted(str(tag), Path(r.path).name),
+            "status": status, "reports": len(df),
             "best_val_loss": m.get("best_val_loss", math.nan),
             "val_mape": m.get("val_mape", math.nan), "fit_s": m.get("fit_s", math.nan),
             "started": float(df["timestamp"].min()) if "timestamp" in df else math.nan,
@@ -54,9 +105,19 @@ def collect(results: Any, space: dict[str, Any]) -> tuple[pd.DataFrame, pd.DataF
         if len(df):
             cols = ["training_iteration", *[c for c in CURVE_COLUMNS if c in df]]
             curves.append(df[cols].assign(trial_id=tid))
-    trials = pd.DataFrame(rows).sort_values("started", na_position="last", ignore_index=True)
+    trials = pd.DataFrame(rows).sort_values(["submitted", "started"], ignore_index=True)
     curve = pd.concat(curves, ignore_index=True) if curves else pd.DataFrame()
     return trials, curve
+
+
+def _submitted(tag: str, dirname: str) -> int:
+    """A trial's 1-based creation order from Tune's experiment tag (``"3_max_depth=2,..."``) or
+    trial folder name (``<trainable>_<id>_3_max_depth=2,...``); a large number when unknown."""
+    for text in (tag, dirname.split("_", 2)[-1] if dirname.count("_") >= 2 else ""):
+        head = text.split("_", 1)[0]
+        if head.isdigit():
+            return int(head)
+    return 10**9
 
 
 def best_trial(trials: pd.DataFrame, metric: str) -> pd.Series:

@@ -7,15 +7,21 @@ No Ray and no MLflow here: a package is a plain directory::
     DIR/cities.parquet    cities table (time zones, static features)
     DIR/events.parquet    special events, when the data set has any
     DIR/package.json      kind, config, trained-at, train end, history end, data hash, cities,
-                          max_horizon_hours, members, metrics, package versions
+                          max_horizon_hours, members, metrics, package versions, and ``files``:
+                          the sha256 of every other file of the package
 
-``package.json`` is written last, so a reader that finds it finds a complete package.
+``package.json`` is written last, so a reader that finds it finds a complete package. Reading
+verifies ``files`` first (:func:`verify_package`): a file changed, missing, or added under
+``model/`` after the package was written is refused by name before any of it is loaded. This
+catches corruption and tampering of single files; it does not authenticate package.json itself
+(SECURITY.md).
 ``max_horizon_hours`` is the one record of the longest horizon the package answers, derived from
 its trained models (:attr:`energy.models.base.Forecaster.max_horizon`).
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 from datetime import UTC, datetime
@@ -35,6 +41,7 @@ HISTORY_FILE = "history.parquet"
 CITIES_FILE = "cities.parquet"
 EVENTS_FILE = "events.parquet"
 REQUIRED_FILES = (PACKAGE_FILE, HISTORY_FILE, CITIES_FILE, f"{MODEL_DIR}/{MODEL_FILE}")
+DATA_FILES = (HISTORY_FILE, CITIES_FILE, EVENTS_FILE)
 
 
 def write_package(
@@ -82,19 +89,40 @@ def write_package(
         "metrics": {},
         "versions": package_versions(),
         **(meta or {}),
+        "files": file_digests(p),  # after everything but package.json is written
     }
     (p / PACKAGE_FILE).write_text(json.dumps(info, indent=2, default=str) + "\n")
     return p
 
 
+def file_digests(path: str | os.PathLike[str]) -> dict[str, str]:
+    """``{relative path (POSIX): sha256 hex}`` of the files a reader loads: every file under
+    ``model/`` and the data files (other files beside them, e.g. a run's ``backtest/`` or
+    ``train.json``, are not part of the package)."""
+    p = Path(path)
+    files = sorted(f for f in (p / MODEL_DIR).rglob("*") if f.is_file())
+    files += [p / name for name in DATA_FILES if (p / name).is_file()]
+    return {f.relative_to(p).as_posix(): _sha256(f) for f in files}
+
+
+def _sha256(f: Path) -> str:
+    h = hashlib.sha256()
+    with f.open("rb") as fh:
+        for chunk in iter(lambda: fh.read(1 << 20), b""):
+            h.update(chunk)
+    return h.hexdigest()
+
+
 def verify_package(path: str | os.PathLike[str]) -> dict[str, Any]:
-    """Check that ``path`` holds a complete package without loading the model.
+    """Check that ``path`` holds a complete, unmodified package without loading the model.
 
     Returns:
         The package.json contents.
 
     Raises:
-        ModelUnavailableError: a file is missing, or package.json is not a JSON object.
+        ModelUnavailableError: a file is missing, package.json is not a JSON object or records no
+            ``files`` manifest, or a file differs from, is missing from or is not in the manifest
+            (the message names the file).
     """
     p = Path(path)
     missing = [f for f in REQUIRED_FILES if not (p / f).is_file()]
@@ -110,7 +138,29 @@ def verify_package(path: str | os.PathLike[str]) -> dict[str, Any]:
         raise ModelUnavailableError(
             f"model package: {PACKAGE_FILE} of {str(p)!r} is not a JSON object", str(p)
         )
+    _check_files(p, meta.get("files"))
     return meta
+
+
+def _check_files(p: Path, recorded: Any) -> None:
+    """The package's files are exactly those of its manifest, byte for byte."""
+    if not isinstance(recorded, dict) or not recorded:
+        raise ModelUnavailableError(
+            f"model package: {PACKAGE_FILE} of {str(p)!r} records no sha256 manifest ('files'); "
+            "packages written before integrity checks must be written again (energy train)",
+            str(p),
+        )
+    actual = file_digests(p)
+    for rel in sorted(set(recorded) | set(actual)):
+        if rel not in actual:
+            problem = "is missing"
+        elif rel not in recorded:
+            problem = "is not in its manifest (added after the package was written)"
+        elif actual[rel] != recorded[rel]:
+            problem = "does not match its sha256 in the manifest (changed or corrupted)"
+        else:
+            continue
+        raise ModelUnavailableError(f"model package: {rel} of {str(p)!r} {problem}", str(p))
 
 
 def read_package(path: str | os.PathLike[str]) -> ModelPackage:

@@ -275,3 +275,53 @@ def test_climatology_fills_only_missing_weather(package: tuple) -> None:
     clim = model.climatology_.lookup("syn-000", hours, "UTC")["temperature_c"].to_numpy()
     np.testing.assert_allclose(got["temperature_c"], [5.0, clim[1], 7.0, clim[3]])
     assert frame["temperature_c"].isna().sum() == 2  # the input is left as it was
+
+
+# ---- integrity: a sha256 manifest, verified on load (issue 18, item 11) --------------------------
+@pytest.mark.parametrize(
+    ("tamper", "file", "problem"),
+    [
+        (lambda p: (p / "model" / "model.json").write_text("{}"), "model/model.json", "sha256"),
+        (lambda p: (p / "history.parquet").unlink(), "history.parquet", "has no"),
+        (lambda p: (p / "model" / "evil.pkl").write_bytes(b"x"), "model/evil.pkl", "not in its"),
+        (lambda p: (p / "cities.parquet").write_bytes(b"PAR1"), "cities.parquet", "sha256"),
+    ],
+)
+def test_a_tampered_package_is_refused_naming_the_file(
+    xgb_package: Path, tmp_path: Path, tamper, file: str, problem: str
+) -> None:
+    import shutil
+
+    from energy.forecast import ModelUnavailableError
+
+    pkg = shutil.copytree(xgb_package, tmp_path / "pkg")
+    meta = json.loads((pkg / "package.json").read_text())
+    assert "model/model.json" in meta["files"] and len(meta["files"]["history.parquet"]) == 64
+    read_package(pkg)  # intact: loads
+    tamper(pkg)
+    with pytest.raises(ModelUnavailableError, match=f"{file}.*{problem}|{problem} {file}"):
+        read_package(pkg)
+
+
+def test_a_package_without_a_manifest_is_refused(xgb_package: Path, tmp_path: Path) -> None:
+    import shutil
+
+    from energy.forecast import ModelUnavailableError
+
+    pkg = shutil.copytree(xgb_package, tmp_path / "old")
+    meta = json.loads((pkg / "package.json").read_text())
+    del meta["files"]
+    (pkg / "package.json").write_text(json.dumps(meta))
+    with pytest.raises(ModelUnavailableError, match="records no sha256 manifest"):
+        read_package(pkg)
+
+
+def test_files_beside_the_package_are_not_part_of_it(xgb_package: Path, tmp_path: Path) -> None:
+    """A training run writes train.json and backtest/ into the same folder after the package."""
+    import shutil
+
+    pkg = shutil.copytree(xgb_package, tmp_path / "run")
+    (pkg / "train.json").write_text("{}")
+    (pkg / "backtest").mkdir()
+    (pkg / "backtest" / "metrics.json").write_text("{}")
+    assert read_package(pkg).max_horizon == 12
