@@ -7,13 +7,15 @@ if the champion is still the one it compared against (compare-and-set; otherwise
 again). So concurrent promotions never lose a better champion, and the alias never names zero or
 two versions (an alias names one version; moving it is one update). Every move is appended to
 the registered model's ``champion_history`` tag, which :func:`rollback` replays. Every decision
-is tagged on the version (``gate.*``) and logged as a ``promotion`` run. All MLflow calls go
-through :mod:`energy.tracking`.
+is tagged on the version (``gate.*``) and logged as a ``promotion`` run. A move is written
+ahead (history event ``pending``, alias, done), so a crash in between is completed under the next
+lock. All MLflow calls go through :mod:`energy.tracking`.
 """
 
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import json
 import os
 import time
@@ -48,17 +50,56 @@ def _quiet(_: str) -> None:
 def lock(name: str, *, timeout_s: float = 120.0, stale_s: float = 300.0) -> Iterator[None]:
     """A mutex shared by every process using the same registry (local store or server).
 
-    Acquiring creates the registered model ``<name>.lock``: the store's unique key on model
-    names makes the create atomic, so exactly one process succeeds. A lock older than
-    ``stale_s`` (its holder died) is broken; waiting longer than ``timeout_s`` raises.
+    A local store (``sqlite:`` or a folder) is locked with an OS file lock next to it
+    (``filelock``): the kernel releases it when its holder dies, so it is never stale and never
+    held twice. A tracking server has no shared file system: there the lock is the registered
+    model ``<name>.lock`` (the store's unique key on names makes the create atomic), and a lock
+    older than ``stale_s`` (its holder died) is broken by compare-and-set (:func:`_break_stale`).
+    Waiting longer than ``timeout_s`` raises :class:`~energy.tracking.TrackingError`.
     """
+    path = _local_lock_path(name)
+    if path is None:
+        with _registry_lock(name, timeout_s, stale_s):
+            yield
+        return
+    from filelock import FileLock, Timeout
+
+    path.parent.mkdir(parents=True, exist_ok=True)
+    file_lock = FileLock(str(path))
+    try:
+        file_lock.acquire(timeout=timeout_s)
+    except Timeout:
+        raise tracking.TrackingError(
+            f"registry lock {str(path)!r} held by another process for over {timeout_s:.0f} s"
+        ) from None
+    try:
+        yield
+    finally:
+        file_lock.release()
+
+
+def _local_lock_path(name: str) -> Path | None:
+    """The lock file of ``name`` beside a local store; None for a tracking server."""
+    uri = tracking.tracking_uri()
+    safe = hashlib.sha256(name.encode()).hexdigest()[:16]
+    if uri.startswith("sqlite:///"):
+        db = Path(uri.removeprefix("sqlite:///")).absolute()
+        return db.parent / f"{db.name}.registry-{safe}.lock"
+    if uri.startswith("file:") or "://" not in uri:
+        root = Path(uri.removeprefix("file://").removeprefix("file:")).absolute()
+        return root / f".registry-{safe}.lock"
+    return None
+
+
+@contextlib.contextmanager
+def _registry_lock(name: str, timeout_s: float, stale_s: float) -> Iterator[None]:
     key = f"{name}.lock"
-    owner = f"{os.uname().nodename}:{os.getpid()}:{time.time():.3f}"
+    owner = f"{os.uname().nodename}:{os.getpid()}:{time.time():.6f}"
     deadline, delay = time.monotonic() + timeout_s, 0.05
     while not tracking.create_model(key, {"owner": owner, "at": f"{time.time():.3f}"}):
         held = tracking.model_tags(key, missing_ok=True)
         if held and time.time() - float(held.get("at", time.time())) > stale_s:
-            tracking.delete_model(key)
+            _break_stale(key, held.get("owner", ""), stale_s)
             continue
         if time.monotonic() > deadline:
             raise tracking.TrackingError(
@@ -72,6 +113,27 @@ def lock(name: str, *, timeout_s: float = 120.0, stale_s: float = 300.0) -> Iter
     finally:
         if tracking.model_tags(key, missing_ok=True).get("owner") == owner:
             tracking.delete_model(key)
+
+
+def _break_stale(key: str, stale_owner: str, stale_s: float) -> None:
+    """Delete the lock ``key`` only if ``stale_owner`` still holds it, and only once.
+
+    Every waiter that saw the same stale owner races to create the marker model
+    ``<key>.break.<owner hash>``; the one that wins re-reads the lock and deletes it only if its
+    owner is unchanged (a lock taken meanwhile by a live process is kept). The losers just try
+    to acquire again. A marker left by a breaker that died is itself broken after ``stale_s``.
+    """
+    marker = f"{key}.break.{hashlib.sha256(stale_owner.encode()).hexdigest()[:12]}"
+    if not tracking.create_model(marker, {"at": f"{time.time():.3f}"}):
+        seen = tracking.model_tags(marker, missing_ok=True)
+        if seen and time.time() - float(seen.get("at", time.time())) > stale_s:
+            tracking.delete_model(marker)
+        return
+    try:
+        if tracking.model_tags(key, missing_ok=True).get("owner") == stale_owner:
+            tracking.delete_model(key)
+    finally:
+        tracking.delete_model(marker)
 
 
 def _champion_metrics(
@@ -136,6 +198,38 @@ def _record(name: str, event: dict[str, Any]) -> None:
     tracking.set_model_tag(name, HISTORY_TAG, json.dumps(history))
 
 
+def _move(name: str, event: dict[str, Any]) -> None:
+    """Move ``champion`` to ``event["version"]`` and record it, as one step (under :func:`lock`).
+
+    The store cannot update an alias and a tag in one transaction, so the move is written ahead:
+    the event is recorded ``pending`` first, then the alias moves, then the event is marked
+    done. A process that dies in between leaves a pending event that :func:`_recover` completes
+    under the next lock, so history and alias never disagree for longer than a crash.
+    """
+    _record(name, event | {"pending": True})
+    tracking.set_alias(name, "champion", str(event["version"]))
+    _finish(name)
+
+
+def _finish(name: str) -> None:
+    history = _history(name)
+    if history and history[-1].pop("pending", False):
+        tracking.set_model_tag(name, HISTORY_TAG, json.dumps(history))
+
+
+def _recover(name: str, progress: Progress = _quiet) -> None:
+    """Complete a move interrupted by a crash (a ``pending`` last event; call under the lock)."""
+    history = _history(name)
+    if not history or not history[-1].get("pending"):
+        return
+    last = history[-1]
+    current = tracking.alias_version(name, "champion")
+    if current != str(last["version"]) and current == last.get("previous"):
+        progress(f"completing an interrupted {last['action']}: champion → v{last['version']}")
+        tracking.set_alias(name, "champion", str(last["version"]))
+    _finish(name)
+
+
 def _now() -> str:
     return datetime.now(UTC).isoformat(timespec="seconds")
 
@@ -198,13 +292,13 @@ def gate(
             )
         d = Decision(**{**d.as_dict(), "champion_version": current, "champion_source": source})
         with lock(name):
+            _recover(name, progress)
             if tracking.alias_version(name, "champion") != current:
                 progress("the champion changed while deciding: deciding again")
                 continue
             if d.promote:
-                tracking.set_alias(name, "champion", challenger.version)
                 event = {"action": "promote", "version": challenger.version, "previous": current}
-                _record(name, event | {"at": _now(), "reason": d.reason})
+                _move(name, event | {"at": _now(), "reason": d.reason})
             tracking.set_version_tags(
                 name,
                 challenger.version,
@@ -237,6 +331,7 @@ def _log_decision(
 def rollback(name: str, reason: str, *, progress: Progress = _quiet) -> tuple[str, str]:
     """Move ``champion`` back to the previous champion; returns (from, to) versions."""
     with lock(name):
+        _recover(name, progress)
         current = tracking.alias_version(name, "champion")
         stack = _stack(_history(name))
         if current is None or len(stack) < 2 or stack[-1] != current:
@@ -245,8 +340,7 @@ def rollback(name: str, reason: str, *, progress: Progress = _quiet) -> tuple[st
                 f"(champion {current}, history {stack})"
             )
         target = stack[-2]
-        tracking.set_alias(name, "champion", target)
-        _record(
+        _move(
             name,
             {"action": "rollback", "version": target, "previous": current, "at": _now(),
              "reason": reason},
