@@ -7,8 +7,8 @@ It starts its own local Ray (127.0.0.1, no dashboard) and Serve on a free port, 
 with two replicas, and runs ``--concurrency`` client threads (one keep-alive session each) for
 ``--minutes``. Each request is, at random:
 
-* 60 % a valid single forecast (a city and a start up to ~8 days back: cache hits and computed
-  answers mixed),
+* 60 % a valid single forecast (a city and a start up to 5 days back, within the history the
+  package keeps: cache hits and computed answers mixed),
 * 15 % a valid batch of three cities,
 * 25 % an invalid request (unknown city, horizon 0, a start in year 3000, a missing field, a
   body that is not JSON, a batch with one bad entry): each must be a 4xx.
@@ -70,7 +70,7 @@ class Mix:
 
     def single(self) -> dict[str, Any]:
         c = self.rng.choice(self.cities)
-        start = self.last[c] - pd.Timedelta(hours=self.rng.randrange(0, 200))
+        start = self.last[c] - pd.Timedelta(hours=self.rng.randrange(0, 120))
         return {"city_id": c, "horizon_hours": 24, "start": start.isoformat()}
 
     def next(self) -> tuple[str, str, Any, bool]:
@@ -102,13 +102,14 @@ class Stats:
         self.codes: Counter[str] = Counter()  # "<kind>:<status>" of every answer (retries too)
         self.failed_valid = self.invalid_accepted = self.fivexx = self.sent = self.retries = 0
         self.examples: list[str] = []
+        self.errors: list[str] = []  # the first 5xx answers, with their bodies
 
     def note(self, kind: str, status: int, text: str) -> None:
         with self.lock:
             self.codes[f"{kind}:{status}"] += 1
             self.fivexx += status >= 500
-            if status >= 500 and len(self.examples) < 5:
-                self.examples.append(f"{kind} {status} {text[:200]}")
+            if status >= 500 and len(self.errors) < 10:
+                self.errors.append(f"{time.strftime('%H:%M:%S')} {kind} {status} {text[:300]}")
 
 
 def client(url: str, mix: Mix, stats: Stats, stop: threading.Event) -> None:
@@ -137,7 +138,7 @@ def client(url: str, mix: Mix, stats: Stats, stop: threading.Event) -> None:
             if valid and final != 200:
                 stats.failed_valid += 1
                 if len(stats.examples) < 5:
-                    stats.examples.append(f"valid {kind} answered {final}")
+                    stats.examples.append(f"valid {kind} answered {final}: {text[:200]}")
             if not valid and (final == 200 or final >= 500):
                 stats.invalid_accepted += final == 200
 
@@ -243,7 +244,7 @@ def main() -> None:
     serve.shutdown()
     ray.shutdown()
     growth = 100.0 * (after - before) / before if before else float("nan")
-    for line in stats.examples:
+    for line in stats.examples + stats.errors:
         print("  e.g.", line)
     print("answers:", dict(sorted(stats.codes.items())))
     out = {
