@@ -1,4 +1,4 @@
-"""``energy registry``: list, show, promote and roll back registered model versions.
+"""``energy registry``: list, show, register, promote and roll back registered model versions.
 
 The registered model defaults to ``$ENERGY_MODEL_NAME`` or ``energy-forecast``; ``--config`` gives
 the promotion settings (metric, margin, tolerance) the gate uses. The tracking store is
@@ -106,6 +106,24 @@ def registry_promote(
                f"{d.reason}")  # fmt: skip
     if not d.promote:
         raise typer.Exit(1)
+
+
+@registry_app.command("register")
+def registry_register(
+    package: Annotated[Path, typer.Argument(help="A training run's --out (its model package)")],
+    data: Annotated[
+        Path | None,
+        typer.Option(
+            "--data", help="Data set to re-evaluate a champion scored on another protocol"
+        ),
+    ] = None,
+) -> None:
+    """Track, register and gate a package whose training could not reach MLflow (energy train
+    saves the package first and prints this command when tracking fails)."""
+    from energy.lifecycle.pipeline import register_saved
+
+    result = register_saved(package, data=data, progress=_progress)
+    typer.echo(result.describe().splitlines()[-1])
 
 
 @registry_app.command("rollback")

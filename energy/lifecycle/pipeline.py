@@ -41,6 +41,8 @@ if TYPE_CHECKING:
 
 Progress = Callable[[str], None]
 TRAIN_FILE = "train.json"
+TRACK_ATTEMPTS = 3  # tracking tries after the package is saved
+TRACK_WAIT_S = 2.0  # first wait between them (doubling)
 
 
 def _quiet(_: str) -> None:
@@ -176,48 +178,135 @@ def _train(
     tracked: bool,
     progress: Progress,
 ) -> TrainResult:
-    """Fit → backtest on the protocol → (refit) → package, in a tracking run; not registered.
-    ``source``: the data set's directory; None: ``ds`` came from memory."""
+    """Fit → backtest on the protocol → (refit) → package → tracking run; not registered.
+    ``source``: the data set's directory; None: ``ds`` came from memory.
+
+    The package and ``train.json`` are written before the first tracking call, so an MLflow
+    outage never loses a trained model: tracking is retried (:func:`_track`), and when it still
+    fails the error says how to track and register the saved package later
+    (``energy registry register OUT``)."""
     protocol = promotion.protocol_for(ds, cfg) if evaluate else None
     fit_data = promotion.before(ds, protocol) if protocol is not None else ds
     params = cfg.model_dump(mode="json")
-    run_ctx = (
-        tracking.start_run(f"train {cfg.name}", kind="train", params=params,
-                           tags={"model": kind}, dataset=ds if source is None else source)
-        if tracked
-        else nullcontext(tracking.Run(None))
-    )  # fmt: skip
-    with run_ctx as run:
-        model, fit_s, fit_end = _fit(cfg, kind, fit_data, progress)
-        meta: dict[str, Any] = {"config_name": cfg.name, "config": params, "train_kind": kind}
-        metrics: dict[str, Any] = {}
-        if protocol is not None:
-            metrics = _backtest(model, cfg, ds, protocol, kind, out / "backtest", run, progress)
-            meta |= {"metrics": metrics, "protocol": protocol.as_dict()}
-            if cfg.promotion.refit:
-                progress(f"refitting {kind} on all rows (promotion.refit)")
-                model = build_model(cfg, kind).fit(*split_validation(ds, cfg.ensemble.val_days))
-        write_package(model, ds, out, meta=meta)
-        result = TrainResult(
-            config=cfg,
-            kind=kind,
-            cities=ds.city_ids,
-            package_dir=out,
-            data=str(
-                ds.manifest.get("source", {}).get("path", "memory") if source is None else source
-            ),
-            data_hash=ds.manifest.get("content_hash"),
-            train_end=str(getattr(model, "train_end_", fit_end)),
-            fit_s=fit_s,
-            metrics=metrics,
-            protocol=protocol,
-            run_id=run.id,
-        )
-        (out / TRAIN_FILE).write_text(json.dumps(result.summary(), indent=2) + "\n")
-        run.log_metrics({"fit_s": fit_s})
-        model_uri = tracking.log_package(run.id, out) if run.id else None
+    model, fit_s, fit_end = _fit(cfg, kind, fit_data, progress)
+    meta: dict[str, Any] = {"config_name": cfg.name, "config": params, "train_kind": kind}
+    metrics: dict[str, Any] = {}
+    if protocol is not None:
+        metrics = _backtest(model, cfg, ds, protocol, kind, out / "backtest", progress)
+        meta |= {"metrics": metrics, "protocol": protocol.as_dict()}
+        if cfg.promotion.refit:
+            progress(f"refitting {kind} on all rows (promotion.refit)")
+            model = build_model(cfg, kind).fit(*split_validation(ds, cfg.ensemble.val_days))
+    write_package(model, ds, out, meta=meta)
+    result = TrainResult(
+        config=cfg,
+        kind=kind,
+        cities=ds.city_ids,
+        package_dir=out,
+        data=str(ds.manifest.get("source", {}).get("path", "memory") if source is None else source),
+        data_hash=ds.manifest.get("content_hash"),
+        train_end=str(getattr(model, "train_end_", fit_end)),
+        fit_s=fit_s,
+        metrics=metrics,
+        protocol=protocol,
+    )
+    (out / TRAIN_FILE).write_text(json.dumps(result.summary(), indent=2) + "\n")
     progress(f"trained in {fit_s:.1f} s; saved to {out / 'model'}")
-    return replace(result, model_uri=model_uri)
+    if not tracked:
+        return result
+    return _track(result, ds if source is None else source, progress)
+
+
+def _track(result: TrainResult, dataset: Any, progress: Progress) -> TrainResult:
+    """Log the saved package's ``train`` run (params, data, metrics, backtest files, the package
+    as a pyfunc model), retried ``TRACK_ATTEMPTS`` times with a doubling wait.
+
+    Raises:
+        TrackingError: tracking still failed; the message names the saved package and the
+            ``energy registry register`` command that tracks and registers it later.
+    """
+    wait, error = TRACK_WAIT_S, None
+    for attempt in range(1, TRACK_ATTEMPTS + 1):
+        try:
+            return _track_once(result, dataset)
+        except Exception as e:  # an outage (connection refused, 5xx, timeouts): try again
+            error = e
+            if attempt < TRACK_ATTEMPTS:
+                first = (str(e).splitlines() or [""])[0][:200]
+                progress(f"tracking failed ({type(e).__name__}: {first}); retry in {wait:.0f} s")
+                time.sleep(wait)  # back off: the tracking server is down, not a test wait
+                wait *= 2
+    raise tracking.TrackingError(
+        f"tracking failed {TRACK_ATTEMPTS} times ({type(error).__name__}: "
+        f"{(str(error).splitlines() or [''])[0][:200]}); the trained model is saved in "
+        f"{str(result.package_dir)!r}: track and register it later with "
+        f"`energy registry register {result.package_dir}`"
+    ) from error
+
+
+def _track_once(result: TrainResult, dataset: Any) -> TrainResult:
+    params = result.config.model_dump(mode="json")
+    with tracking.start_run(f"train {result.config.name}", kind="train", params=params,
+                            tags={"model": result.kind}, dataset=dataset) as run:  # fmt: skip
+        if result.metrics:
+            run.log_metrics(promotion.flat_metrics(result.metrics))
+        backtest = result.package_dir / "backtest"
+        if backtest.is_dir():
+            run.log_artifacts(backtest, "backtest")
+        run.log_metrics({"fit_s": result.fit_s})
+        model_uri = tracking.log_package(run.id, result.package_dir) if run.id else None
+    tracked = replace(result, run_id=run.id, model_uri=model_uri)
+    (result.package_dir / TRAIN_FILE).write_text(json.dumps(tracked.summary(), indent=2) + "\n")
+    return tracked
+
+
+def register_saved(
+    package_dir: str | os.PathLike[str],
+    *,
+    data: str | os.PathLike[str] | None = None,
+    progress: Progress = _quiet,
+) -> TrainResult:
+    """Track, register and gate a package saved by :func:`train_and_register` whose tracking
+    failed (``energy registry register PACKAGE``).
+
+    Args:
+        package_dir: the training run's ``out`` (the package, ``train.json``, ``backtest/``).
+        data: the data set, for re-evaluating a champion scored on another protocol (optional).
+        progress: receives one line per step.
+
+    Raises:
+        ModelUnavailableError: not a complete, unmodified package.
+        TrackingError: tracking failed again.
+    """
+    from energy.config.experiment import ExperimentConfig
+    from energy.forecast.package_io import verify_package
+
+    p = Path(package_dir)
+    meta = verify_package(p)  # the sha256 manifest: register only what training wrote
+    train = p / TRAIN_FILE
+    summary = json.loads(train.read_text()) if train.is_file() else {}
+    d = meta.get("protocol") or {}
+    protocol = (
+        promotion.Protocol(d["data_hash"], tuple(d["cities"]), d["start"], d["end"],
+                           int(d["horizon"])) if d else None
+    )  # fmt: skip
+    result = TrainResult(
+        config=ExperimentConfig.model_validate(meta["config"]),
+        kind=str(meta.get("train_kind", meta.get("kind", "ensemble"))),
+        cities=list(meta.get("cities", [])),
+        package_dir=p,
+        data=str(summary.get("data", data or "")),
+        data_hash=meta.get("data_hash"),
+        train_end=str(meta.get("train_end")),
+        fit_s=float(summary.get("fit_s", 0.0)),
+        metrics=meta.get("metrics") or {},
+        protocol=protocol,
+    )
+    if not tracking.enabled():
+        raise tracking.TrackingError("tracking is off (ENERGY_TRACKING=0): nothing to register")
+    result = _track(result, data, progress)
+    ds = load_data(data, result.cities) if data is not None else None
+    return _register_and_gate(result, ds, progress)
 
 
 def _fit(
@@ -243,23 +332,20 @@ def _backtest(
     protocol: promotion.Protocol,
     kind: str,
     where: Path,
-    run: tracking.Run,
     progress: Progress,
 ) -> dict[str, Any]:
-    """Score the fitted ``model`` on the protocol's origins: files under ``where``, metrics in
-    the run; returns the metrics (:func:`~energy.lifecycle.promotion.summarize`)."""
+    """Score the fitted ``model`` on the protocol's origins: files under ``where`` (tracked
+    later, with the package); returns :func:`~energy.lifecycle.promotion.summarize`'s metrics."""
     from energy.evaluation import reporting
 
     progress(f"scoring on the protocol: origins {protocol.start} → {protocol.end}")
     scored = promotion.score(model, cfg, ds, protocol, name=kind, progress=progress)
     metrics = promotion.summarize(scored)
     reporting.write_backtest(scored, where)
-    run.log_metrics(promotion.flat_metrics(metrics))
-    run.log_artifacts(where, "backtest")
     return metrics
 
 
-def _register_and_gate(result: TrainResult, ds: Dataset, progress: Progress) -> TrainResult:
+def _register_and_gate(result: TrainResult, ds: Dataset | None, progress: Progress) -> TrainResult:
     """A new version (alias ``challenger``) tagged from the run's values, then the gate."""
     settings = result.config.promotion
     meta = {

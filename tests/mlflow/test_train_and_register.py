@@ -40,3 +40,37 @@ def test_train_and_register_hands_metrics_to_the_gate(
         f"registered {model_name} v1: promoted to champion ({result.decision.reason})"
     )
     assert any(m.startswith(f"registered {model_name} v1") for m in said)
+
+
+def test_an_mlflow_outage_keeps_the_model_and_register_tracks_it_later(
+    synth_data, tmp_path, model_name, monkeypatch
+):
+    """Issue 18, item 7: the package is written before any tracking call; tracking is retried;
+    when it still fails the error names `energy registry register OUT`, which registers it."""
+    import energy.lifecycle.pipeline as pipeline
+    from energy.cli.main import main
+    from energy.forecast import read_package
+
+    calls: list[str] = []
+
+    def down(*args, **kwargs):
+        calls.append("start_run")
+        raise ConnectionError("tracking server unreachable")
+
+    monkeypatch.setattr(pipeline, "TRACK_WAIT_S", 0.0)
+    monkeypatch.setattr(tracking, "start_run", down)
+    cfg = tiny_config(promotion=TINY["promotion"] | {"registered_model": model_name})
+    out = tmp_path / "run"
+    with pytest.raises(tracking.TrackingError, match="energy registry register") as err:
+        train_and_register(cfg, synth_data, out, kind="xgboost")
+    assert calls == ["start_run"] * pipeline.TRACK_ATTEMPTS and str(out) in str(err.value)
+    assert read_package(out).model.kind == "xgboost"  # the trained model is kept, verified
+    assert (out / "backtest").is_dir() and tracking.list_versions(model_name) == []
+
+    monkeypatch.undo()  # the server is back
+    with pytest.raises(SystemExit) as done:
+        main(["registry", "register", str(out)])
+    assert done.value.code in (0, None)
+    assert tracking.alias_version(model_name, "champion") == "1"  # the first version: champion
+    v = tracking.get_version(model_name, "1")
+    assert v.tags["kind"] == "xgboost" and v.run_id
