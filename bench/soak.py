@@ -102,13 +102,14 @@ class Stats:
         self.codes: Counter[str] = Counter()  # "<kind>:<status>" of every answer (retries too)
         self.failed_valid = self.invalid_accepted = self.fivexx = self.sent = self.retries = 0
         self.examples: list[str] = []
-        self.errors: list[str] = []  # the first 5xx answers, with their bodies
+        self.errors: list[str] = []  # the first 5xx answers of each kind, with their bodies
 
     def note(self, kind: str, status: int, text: str) -> None:
         with self.lock:
             self.codes[f"{kind}:{status}"] += 1
             self.fivexx += status >= 500
-            if status >= 500 and len(self.errors) < 10:
+            seen = self.codes[f"{kind}:{status}"]
+            if status >= 500 and seen <= 3:  # the first three of each kind and status
                 self.errors.append(f"{time.strftime('%H:%M:%S')} {kind} {status} {text[:300]}")
 
 
