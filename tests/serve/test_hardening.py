@@ -23,6 +23,7 @@ import pytest
 import requests
 from tiny_packages import BASELINE_ENSEMBLE, build_package, synthetic
 
+from energy.forecast.package_io import file_digests
 from serve_app.app import ServeOptions, build_app, wait_ready
 from serve_app.loader import ModelHolder, ModelSource
 
@@ -62,6 +63,9 @@ def broken(serve_url: str, tiny_package: Path, tmp_path_factory: pytest.TempPath
     tables = json.loads(clim.read_text())
     tables["tables"][BAD_CITY] = {c: [[0.0]] for c in tables["tables"][BAD_CITY]}
     clim.write_text(json.dumps(tables))
+    meta = json.loads((pkg / "package.json").read_text())  # a model that fails, not a tampered
+    meta["files"] = file_digests(pkg)  # package: its manifest records the change
+    (pkg / "package.json").write_text(json.dumps(meta))
     opts = ServeOptions(package=str(pkg), max_replicas=1, num_cpus=0.5, batch_wait_timeout_s=0.2)
     serve.run(build_app(opts), name="broken", route_prefix="/broken")
     url = f"{serve_url}/broken"
