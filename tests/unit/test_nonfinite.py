@@ -139,4 +139,4 @@ def test_a_non_finite_forecast_is_a_503_for_that_city_only(package_dir: Path, mo
     )  # fmt: skip
     assert isinstance(bad, ModelUnavailableError) and http_status(bad) == 503
     assert "non-finite forecasts" in str(bad) and broken in str(bad)
-    assert all(math.isfinite(p.forecast_mw) for p in good.points)  # type: ignore[union-attr]
+    assert all(math.isfinite(p.forecast_mw) for p in good.response().points)  # type: ignore[union-attr]
