@@ -194,6 +194,7 @@ def state_in_ray_temp(cluster) -> list[Path]:
     return [p for pat in ("mlruns", "*.db", "train.json", "package.json") for p in pkgs.rglob(pat)]
 
 
+@pytest.mark.cluster  # two training jobs + a real MLflow server: minutes; make test-all
 def test_two_jobs_against_a_tracking_server_share_one_registry(
     two_nodes, mlflow_server, job_inputs, tmp_path, monkeypatch
 ):
