@@ -32,10 +32,12 @@ def _add_groups() -> None:
     from energy.cli.config import config_app
     from energy.cli.data import data_app
     from energy.cli.registry import registry_app
+    from energy.cli.schedule import schedule_app
 
     app.add_typer(data_app, name="data")
     app.add_typer(registry_app, name="registry")
     app.add_typer(config_app, name="config")
+    app.add_typer(schedule_app, name="schedule")
 
 
 _add_groups()

@@ -111,8 +111,7 @@ class ScheduleFile(BaseModel):
             data = {
                 **data,
                 "schedules": [
-                    {"timezone": zone, **s} if isinstance(s, dict) else s
-                    for s in data["schedules"]
+                    {"timezone": zone, **s} if isinstance(s, dict) else s for s in data["schedules"]
                 ],
             }
         return data
@@ -222,3 +221,27 @@ def slot_id(schedule: Schedule, fire_time: datetime) -> str:
 def now_utc() -> datetime:
     """The current time, aware, in UTC."""
     return datetime.now(UTC)
+
+
+def upcoming(file: ScheduleFile, now: datetime, n: int = 1) -> list[dict[str, str]]:
+    """The next ``n`` fires of every enabled schedule after ``now``: one row each with the
+    schedule, mode, cron, zone, local and UTC times and the slot id (``energy schedule next``)."""
+    rows = []
+    for s in file.schedules:
+        if not s.enabled:
+            continue
+        t = now
+        for _ in range(n):
+            t = next_fire(s, t)
+            rows.append(
+                {
+                    "schedule": s.name,
+                    "mode": s.mode,
+                    "cron": s.cron,
+                    "timezone": s.timezone,
+                    "local": t.isoformat(),
+                    "utc": t.astimezone(UTC).isoformat(),
+                    "slot": slot_id(s, t),
+                }
+            )
+    return rows

@@ -3,6 +3,7 @@ DST transition days (gap and fold, in two zones), and slot ids are the local dat
 
 from __future__ import annotations
 
+import itertools
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -56,7 +57,7 @@ def test_one_fire_per_local_day_on_dst_transitions(zone, cron, start, end, day):
     assert day in days  # never skipped
     step = 1 if cron.endswith("* * *") else 7
     dates = [t.date() for t in times]
-    assert all((b - a).days == step for a, b in zip(dates, dates[1:], strict=False))
+    assert all((b - a).days == step for a, b in itertools.pairwise(dates))
     assert sorted(times) == times and all(t.tzinfo is not None for t in times)
 
 
@@ -91,8 +92,10 @@ def test_bad_files_name_the_key(tmp_path):
     with pytest.raises(ValueError, match="expected 5 fields"):
         Schedule(name="d", mode="daily", cron="0 2 * *")
     bad = tmp_path / "s.yaml"
-    bad.write_text("schedules:\n  - {name: d, mode: daily, cron: '0 2 * * *'}\n"
-                   "  - {name: d, mode: weekly, cron: '0 1 * * 0'}\n")
+    bad.write_text(
+        "schedules:\n  - {name: d, mode: daily, cron: '0 2 * * *'}\n"
+        "  - {name: d, mode: weekly, cron: '0 1 * * 0'}\n"
+    )
     with pytest.raises(ScheduleError, match="used twice"):
         load_schedules(bad)
     with pytest.raises(ScheduleError, match="does not exist"):
