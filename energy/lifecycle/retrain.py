@@ -305,6 +305,7 @@ def retrain(
 
 def _pipeline() -> Callable[..., Any]:
     """The one training pipeline (imported late: it brings tracking and the models)."""
-    from energy.lifecycle import pipeline
+    import importlib
 
-    return pipeline.train_and_register  # type: ignore[no-any-return]
+    fn: Callable[..., Any] = importlib.import_module("energy.lifecycle.pipeline").train_and_register
+    return fn
