@@ -19,7 +19,7 @@ import uuid
 from collections.abc import Iterator
 from datetime import UTC, datetime
 from http.server import BaseHTTPRequestHandler, HTTPServer
-from typing import Any
+from typing import Any, ClassVar
 
 import pytest
 import yaml
@@ -154,7 +154,7 @@ def test_restarted_daemon_does_not_resubmit_a_running_slot(address, tmp_path, mo
 
 
 class _Receiver(BaseHTTPRequestHandler):
-    got: list[dict[str, Any]] = []
+    got: ClassVar[list[dict[str, Any]]] = []
 
     def do_POST(self) -> None:
         body = self.rfile.read(int(self.headers["Content-Length"]))

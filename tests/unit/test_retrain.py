@@ -95,8 +95,8 @@ def test_retrain_hands_the_window_to_the_pipeline_with_its_hash(data, tmp_path):
         return type("R", (), {"promoted": False, "version": "3", "decision": None})()
 
     events: list[str] = []
-    o = retrain("weekly", CFG, data, tmp_path, train=fake_train, notify=lambda k, p: events.append(k),
-                register=True)  # fmt: skip
+    o = retrain("weekly", CFG, data, tmp_path, train=fake_train, register=True,
+                notify=lambda k, p: events.append(k))  # fmt: skip
     t = seen["ds"].load[schema.TIME]
     assert t.min() == o.window.read_from and t.max() == o.window.end - pd.Timedelta(hours=1)
     assert seen["cfg"].promotion.windows_days == 7 and seen["kw"]["register"] is True
