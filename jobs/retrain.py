@@ -37,7 +37,17 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--as-of", help="last hour of actuals to use (UTC; default: the data's last)")
     ap.add_argument("--reason", help="why it runs (triggered: the monitoring requests)")
     ap.add_argument("--notify-url", help="JSON webhook for refusals and outcomes")
+    ap.add_argument("--slot", help="slot id, or schedule:NAME: a slot that already ran is skipped")
+    ap.add_argument("--schedules", default="cluster/schedules.yaml", help="for --slot schedule:")
     args = ap.parse_args(argv)
+    marker = None
+    if args.slot:
+        from energy.lifecycle.schedules import load_schedules, now_utc, resolve_slot, slot_marker
+
+        slot = resolve_slot(args.slot, load_schedules(args.schedules), now_utc())
+        if (marker := slot_marker(slot)).is_file():
+            print(json.dumps({"slot": slot, "skipped": "already ran", "marker": str(marker)}))
+            return
     notify = webhook(args.notify_url)
     cities = [c for c in (args.cities or "").split(",") if c] or None
     try:
@@ -49,6 +59,9 @@ def main(argv: list[str] | None = None) -> None:
     except StaleDataError as e:
         print(f"error: {e}", file=sys.stderr)
         raise SystemExit(STALE_EXIT) from None
+    if marker is not None:
+        marker.parent.mkdir(parents=True, exist_ok=True)
+        marker.write_text(json.dumps(outcome.summary(), default=str) + "\n")
     print(json.dumps(outcome.summary(), default=str))
 
 

@@ -245,3 +245,18 @@ def upcoming(file: ScheduleFile, now: datetime, n: int = 1) -> list[dict[str, st
                 }
             )
     return rows
+
+
+def resolve_slot(spec: str, file: ScheduleFile, now: datetime) -> str:
+    """A slot id from ``--slot``: ``schedule:<name>`` (the schedule's latest slot at ``now``,
+    for runners that cannot pass an id, e.g. a RayCronJob) or an explicit id."""
+    if spec.startswith("schedule:"):
+        s = file.get(spec.removeprefix("schedule:"))
+        return slot_id(s, last_fire(s, now))
+    return spec
+
+
+def slot_marker(slot: str) -> Path:
+    """``<ENERGY_HOME>/retrain/slots/<slot>.done``: written when a slot's run has registered."""
+    home = os.environ.get("ENERGY_HOME", "").strip() or "~/.energy"
+    return Path(os.path.abspath(os.path.expanduser(home))) / "retrain" / "slots" / f"{slot}.done"

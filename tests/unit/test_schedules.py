@@ -100,3 +100,47 @@ def test_bad_files_name_the_key(tmp_path):
         load_schedules(bad)
     with pytest.raises(ScheduleError, match="does not exist"):
         load_schedules(tmp_path / "none.yaml")
+
+
+def test_kubernetes_manifests_use_the_same_schedules_and_zone():
+    import yaml
+
+    f = load_schedules(REPO / "cluster" / "schedules.yaml")
+    want = {(s.mode, s.cron, s.timezone) for s in f.schedules}
+    for path in ("cluster/kuberay/raycronjob.yaml", "cluster/kubernetes/cronjob.yaml"):
+        docs = list(yaml.safe_load_all((REPO / path).read_text()))
+        got = {
+            (d["metadata"]["name"].rsplit("-", 1)[1], d["spec"]["schedule"], d["spec"]["timeZone"])
+            for d in docs
+        }
+        assert got == want, path
+    kinds = {
+        d["kind"]
+        for d in yaml.safe_load_all((REPO / "cluster/kuberay/raycronjob.yaml").read_text())
+    }
+    assert kinds == {"RayCronJob"}
+
+
+def test_slot_from_a_schedule_name_and_its_marker_under_energy_home(tmp_path, monkeypatch):
+    from energy.lifecycle.schedules import resolve_slot, slot_marker
+
+    f = load_schedules(REPO / "cluster" / "schedules.yaml")
+    assert resolve_slot("schedule:daily", f, _utc(2026, 12, 2, 9)) == "retrain-daily-20261202"
+    assert resolve_slot("retrain-x-1", f, _utc(2026, 12, 2, 9)) == "retrain-x-1"
+    monkeypatch.setenv("ENERGY_HOME", str(tmp_path))
+    assert slot_marker("retrain-daily-20261202") == (
+        tmp_path / "retrain" / "slots" / "retrain-daily-20261202.done"
+    )
+
+
+def test_cli_lists_the_schedules_and_their_next_fires():
+    from typer.testing import CliRunner
+
+    from energy.cli.main import app
+
+    file = str(REPO / "cluster" / "schedules.yaml")
+    res = CliRunner().invoke(app, ["schedule", "list", "--schedules", file])
+    assert res.exit_code == 0, res.output
+    assert "daily" in res.output and "retrain-weekly-" in res.output
+    res = CliRunner().invoke(app, ["schedule", "next", "--schedules", file, "-n", "3"])
+    assert res.exit_code == 0 and len(res.output.strip().splitlines()) == 6
