@@ -180,10 +180,12 @@ def window_for(
     settings: RetrainSettings | None = None,
     *,
     as_of: pd.Timestamp | str | None = None,
+    zones: list[str] | None = None,
 ) -> Window:
     """The window of ``mode`` ending at ``as_of`` (default: ``data_end``, the last actual hour).
 
-    The end is rounded down to a midnight UTC, so that validation covers whole days.
+    The end is rounded down to a local midnight (the latest among the cities' ``zones``;
+    default UTC), so that the validation days hold whole day-ahead origins (local midnights).
     """
     s = settings or RetrainSettings()
     if mode not in s.windows:
@@ -191,7 +193,8 @@ def window_for(
     w = s.windows[mode]
     last = pd.Timestamp(as_of) if as_of is not None else pd.Timestamp(data_end)
     last = last.tz_localize("UTC") if last.tzinfo is None else last.tz_convert("UTC")
-    end = (last + pd.Timedelta(hours=1)).floor("D")
+    after = last + pd.Timedelta(hours=1)
+    end = max(after.tz_convert(z).normalize().tz_convert("UTC") for z in (zones or ["UTC"]))
     start = end - pd.Timedelta(days=w.train_days + w.val_days)
     return Window(mode, start, end, w.val_days, lookback_hours(cfg))
 
@@ -285,7 +288,8 @@ def retrain(
     s = settings or RetrainSettings()
     ds = data if isinstance(data, Dataset) else load_data(Path(data), None)
     ds = ds.select(cities)
-    window = window_for(mode, cfg, ds.load[schema.TIME].max(), s, as_of=as_of)
+    zones = sorted(set(ds.cities["timezone"].astype(str)))
+    window = window_for(mode, cfg, ds.load[schema.TIME].max(), s, as_of=as_of, zones=zones)
     why = reason or f"scheduled {mode}"
     progress(f"{mode} retraining on {window.start:%Y-%m-%d} → {window.end:%Y-%m-%d} UTC ({why})")
     try:

@@ -44,7 +44,11 @@ def test_windows_match_the_seed(data):
     w = window_for("weekly", CFG, end)
     assert (d.end - d.start, d.val_days) == (pd.Timedelta(days=8), 1)
     assert (w.end - w.start, w.val_days) == (pd.Timedelta(days=97), 7)
-    assert d.end == (end + pd.Timedelta(hours=1)).floor("D") and d.end == w.end
+    assert d.end == (end + pd.Timedelta(hours=1)).floor("D") and d.end == w.end  # UTC
+    zones = sorted(set(data.cities["timezone"]))
+    local = window_for("daily", CFG, end, zones=zones).end
+    assert any(local.tz_convert(z) == local.tz_convert(z).normalize() for z in zones)
+    assert local <= end + pd.Timedelta(hours=1)
     assert d.lookback_hours >= 168 + 24  # the longest lag and rolling window, plus the horizon
     assert window_for("daily", CFG, end, as_of="2020-03-01 23:00").end == pd.Timestamp(
         "2020-03-02", tz="UTC"
