@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import json
 import os
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -123,3 +123,23 @@ class LastRuns:
         tmp = self.path.with_suffix(".tmp")
         tmp.write_text(json.dumps(data, indent=2, sort_keys=True) + "\n")
         tmp.replace(self.path)
+
+
+def consume(
+    source: RequestSource,
+    settings: RetrainSettings,
+    last_runs: LastRuns,
+    now: datetime,
+    run: Callable[[TriggeredRun], object],
+) -> list[TriggeredRun]:
+    """Serve the open requests once: close the debounced ones, then for each due group record
+    the run (before it starts, so a crash cannot retrain the group again within the period),
+    close its requests as ``started`` and call ``run``. Returns the runs started."""
+    runs, debounced = plan(source.open_requests(), settings, last_runs.read(), now)
+    if debounced:
+        source.close(debounced, "debounced")
+    for r in runs:
+        last_runs.record(r.group, now)
+        source.close(r.request_ids, "started")
+        run(r)
+    return runs

@@ -132,3 +132,30 @@ def test_triggered_requests_are_debounced_per_city_group(tmp_path: Path):
     assert runs[1].reason == "triggered: degradation+drift requests [1, 2]"
     assert debounced == [3]
     assert last.read()["c"] == NOW - timedelta(hours=3)
+
+
+class _Source:
+    def __init__(self, reqs: list[Request]) -> None:
+        self.reqs, self.closed = reqs, {}
+
+    def open_requests(self) -> list[Request]:
+        return [r for r in self.reqs if r.id not in self.closed]
+
+    def close(self, ids, status: str) -> None:
+        self.closed.update(dict.fromkeys(ids, status))
+
+
+def test_consume_runs_a_group_once_per_period(tmp_path: Path):
+    s = RetrainSettings(debounce_hours=24)
+    src = _Source([Request(1, "drift", "a", NOW), Request(2, "degradation", "a", NOW)])
+    from energy.lifecycle.triggers import consume
+
+    last = LastRuns(tmp_path / "t.json")
+    started: list[str] = []
+    consume(src, s, last, NOW, lambda r: started.append(r.reason))
+    assert started == ["triggered: degradation+drift requests [1, 2]"]
+    src.reqs.append(Request(3, "drift", "a", NOW + timedelta(hours=1)))
+    consume(src, s, last, NOW + timedelta(hours=1), lambda r: started.append(r.reason))
+    assert len(started) == 1 and src.closed == {1: "started", 2: "started", 3: "debounced"}
+    consume(src, s, last, NOW + timedelta(hours=25), lambda r: started.append(r.reason))
+    assert len(started) == 1  # request 3 was closed as debounced: nothing open
