@@ -51,6 +51,8 @@ def until(ds: Any, end: pd.Timestamp, days: int, lookback_h: int) -> Any:
 def continued(champion: Any, window: Any, rounds: int) -> Any:
     """A copy of ``champion`` with ``rounds`` more trees per group, boosted on ``window``."""
     m = copy.deepcopy(champion)
+    # every row of the window trains (no tail held out for early stopping: rounds are fixed)
+    m.config = m.config.model_copy(update={"early_stopping_rounds": None})
     bp = m.booster_params()
     boosters = []
     for pipe, booster in zip(m.pipelines_, m.boosters_, strict=True):
