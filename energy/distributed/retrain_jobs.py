@@ -73,22 +73,33 @@ class JobRunner:
                 return None
             raise
 
-    def submit_once(self, submission_id: str, entrypoint: str) -> bool:
-        """Submit under ``submission_id``; False when a job with that id already exists."""
+    def submit_once(self, submission_id: str, entrypoint: str, *, within_s: float = 180.0) -> bool:
+        """Submit under ``submission_id``; False when a job with that id already exists.
+
+        A head whose job agent is still starting (or busy) answers "No available agent",
+        sometimes although it accepted the job: the id is looked up before each new try, for
+        up to ``within_s``, so a retry never starts a second job.
+        """
         if self.status(submission_id) is not None:
             return False
-        try:
-            self.client.submit_job(
-                entrypoint=entrypoint,
-                runtime_env=self.runtime_env or None,
-                submission_id=submission_id,
-                metadata={"energy": "retrain"},
-            )
-        except RuntimeError as e:
-            if "already exists" in str(e):
-                return False  # another scheduler got there between our check and submit
-            raise
-        return True
+        deadline = time.monotonic() + within_s
+        while True:
+            try:
+                self.client.submit_job(
+                    entrypoint=entrypoint,
+                    runtime_env=self.runtime_env or None,
+                    submission_id=submission_id,
+                    metadata={"energy": "retrain"},
+                )
+                return True
+            except RuntimeError as e:
+                if "already exists" in str(e):
+                    return False  # another scheduler got there between our check and submit
+                if "No available agent" not in str(e) or time.monotonic() > deadline:
+                    raise
+            if self.status(submission_id) is not None:
+                return True  # accepted after all
+            time.sleep(2)  # the head's job agent is starting: try again, bounded by within_s
 
     def wait(self, submission_id: str, *, timeout_s: float | None = None) -> str:
         """Poll until the job ends (or ``timeout_s`` passes); returns its last status."""

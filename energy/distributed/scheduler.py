@@ -16,7 +16,9 @@ end at the same Ray job.
 from __future__ import annotations
 
 import fcntl
+import logging
 import os
+import queue
 import shlex
 import threading
 from dataclasses import asdict, dataclass, field
@@ -24,6 +26,7 @@ from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+from apscheduler.events import EVENT_JOB_ERROR, EVENT_JOB_EXECUTED, JobExecutionEvent
 from apscheduler.executors.pool import ThreadPoolExecutor
 from apscheduler.jobstores.sqlalchemy import SQLAlchemyJobStore
 from apscheduler.schedulers.background import BackgroundScheduler
@@ -42,6 +45,7 @@ from energy.lifecycle.schedules import (
 )
 
 MISFIRE_GRACE_S = 6 * 3600
+log = logging.getLogger("energy.scheduler")
 
 
 def state_dir() -> Path:
@@ -160,6 +164,8 @@ class Daemon:
         self.scheduler: BackgroundScheduler | None = None
         self._lock: Any = None
         self._stop = threading.Event()
+        self.finished: queue.Queue[tuple[str, Any]] = queue.Queue()
+        """(job id, SlotResult or exception) of every run that ended, in order."""
 
     def start(self) -> BackgroundScheduler:
         """Take the lock, open the store, (re)register the schedules, start firing."""
@@ -181,11 +187,40 @@ class Daemon:
             },
             timezone="UTC",
         )
+        sch.add_jobstore("memory", alias="oneoff")  # resumed slots: not persisted
+        sch.add_listener(self._on_end, EVENT_JOB_EXECUTED | EVENT_JOB_ERROR)
         sch.start(paused=True)
-        self._register(sch, load_schedules(self.settings.schedules))
+        file = load_schedules(self.settings.schedules)
+        self._register(sch, file)
+        self._resume(sch, file)
         sch.resume()
         self.scheduler = sch
         return sch
+
+    def _on_end(self, event: JobExecutionEvent) -> None:
+        self.finished.put((event.job_id, event.exception or event.retval))
+
+    def _resume(self, sch: BackgroundScheduler, file: ScheduleFile) -> None:
+        """Follow again each schedule's current slot that Ray already has (a restart mid-job):
+        its retry and failure notification must not be lost. A slot Ray does not know is left
+        to the stored next run time and the misfire grace, never started here."""
+        runner = runner_for(self.settings)
+        now = now_utc()
+        for s in file.schedules:
+            if not s.enabled:
+                continue
+            slot = slot_id(s, last_fire(s, now))
+            try:
+                known = runner.status(slot) is not None
+            except (ConnectionError, RuntimeError, ValueError) as e:
+                log.warning("cannot reach %s to resume %s: %s", self.settings.address, slot, e)
+                return
+            if known:
+                log.info("following %s again after a restart", slot)
+                sch.add_job(
+                    run_schedule, args=[s.name], kwargs={"settings": asdict(self.settings)},
+                    id=f"resume-{s.name}", jobstore="oneoff", replace_existing=True,
+                )  # fmt: skip
 
     def _register(self, sch: BackgroundScheduler, file: ScheduleFile) -> None:
         """Add each enabled schedule; one whose stored trigger and settings are unchanged keeps
