@@ -18,7 +18,10 @@ import json
 import sys
 from pathlib import Path
 
+from energy.home import prepare_job_driver
+
 STALE_EXIT = 3
+SCHEDULES = Path(__file__).resolve().parents[1] / "cluster" / "schedules.yaml"
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -38,8 +41,8 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--reason", help="why it runs (triggered: the monitoring requests)")
     ap.add_argument("--notify-url", help="JSON webhook for refusals and outcomes")
     ap.add_argument("--slot", help="slot id, or schedule:NAME: a slot that already ran is skipped")
-    ap.add_argument("--schedules", default="cluster/schedules.yaml", help="for --slot schedule:")
-    args = ap.parse_args(argv)
+    ap.add_argument("--schedules", default=str(SCHEDULES), help="for --slot schedule:NAME")
+    args = ap.parse_args(prepare_job_driver(sys.argv[1:] if argv is None else argv))
     marker = None
     if args.slot:
         from energy.lifecycle.schedules import load_schedules, now_utc, resolve_slot, slot_marker

@@ -9,8 +9,8 @@ again never starts a second job (``JobSubmissionClient.submit_job`` also refuses
 When every attempt failed, ``notify("retraining_failed", {...})`` receives the job ids, the last
 status message and the tail of the last attempt's log.
 
-Until ``energy.distributed.submit`` (the project's submission wrapper) is on main, the runtime env
-is built here from ``cluster/runtime_env.yaml``.
+The command and runtime env of a scheduled run are planned by :mod:`energy.distributed.submit`
+(:func:`energy.distributed.scheduler.job_for`); this module only submits, follows and retries.
 """
 
 from __future__ import annotations
@@ -18,10 +18,7 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
-
-import yaml
 
 Notify = Callable[[str, dict[str, Any]], None]
 TERMINAL = ("SUCCEEDED", "FAILED", "STOPPED")
@@ -29,16 +26,6 @@ TERMINAL = ("SUCCEEDED", "FAILED", "STOPPED")
 
 def _no_notify(_kind: str, _payload: dict[str, Any]) -> None:
     return None
-
-
-def runtime_env(working_dir: Path | None, env_file: Path | None = None) -> dict[str, Any]:
-    """The job's runtime env: ``env_file`` (YAML) with ``working_dir`` set; {} when neither."""
-    base: dict[str, Any] = {}
-    if env_file is not None and env_file.is_file():
-        base = yaml.safe_load(env_file.read_text()) or {}
-    if working_dir is not None:
-        base["working_dir"] = str(working_dir)
-    return base
 
 
 @dataclass
@@ -54,6 +41,7 @@ class JobRunner:
     address: str
     runtime_env: dict[str, Any] = field(default_factory=dict)
     poll_s: float = 2.0
+    entrypoint: str = ""
     _client: Any = None
 
     @property

@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import fcntl
 import logging
-import os
 import queue
 import shlex
 import threading
@@ -32,7 +31,8 @@ from apscheduler.jobstores.sqlalchemy import SQLAlchemyJobStore
 from apscheduler.schedulers.background import BackgroundScheduler
 from apscheduler.triggers.base import BaseTrigger
 
-from energy.distributed.retrain_jobs import JobRunner, SlotResult, run_slot, runtime_env
+from energy.distributed.retrain_jobs import JobRunner, SlotResult, run_slot
+from energy.home import home
 from energy.lifecycle.notify import webhook
 from energy.lifecycle.schedules import (
     Schedule,
@@ -49,9 +49,8 @@ log = logging.getLogger("energy.scheduler")
 
 
 def state_dir() -> Path:
-    """``<ENERGY_HOME>/scheduler`` (``ENERGY_HOME`` defaults to ``~/.energy``), absolute."""
-    home = os.environ.get("ENERGY_HOME", "").strip() or "~/.energy"
-    return Path(os.path.abspath(os.path.expanduser(home))) / "scheduler"
+    """``<ENERGY_HOME>/scheduler``: the job store and the daemon's lock."""
+    return home() / "scheduler"
 
 
 class ScheduleTrigger(BaseTrigger):
@@ -90,7 +89,7 @@ class RunnerSettings:
         address: Ray dashboard address.
         working_dir: repository uploaded with each job (None: the nodes have the code).
         runtime_env_file: YAML runtime env (``cluster/runtime_env.yaml``).
-        entrypoint: None: ``python -m jobs.retrain --mode MODE`` + the file's ``job.args``;
+        entrypoint: None: ``python -m jobs.retrain --mode MODE --slot SLOT`` + ``job.args``;
             else a format string with ``{mode}`` and ``{slot}`` (tests run cheap commands).
         timeout_s: longest wait for one attempt.
     """
@@ -104,21 +103,33 @@ class RunnerSettings:
     env: dict[str, str] = field(default_factory=dict)
 
 
-def entrypoint_for(sched: Schedule, file: ScheduleFile, rs: RunnerSettings, slot: str) -> str:
-    """The shell command a slot's job runs."""
+def job_for(sched: Schedule, file: ScheduleFile, rs: RunnerSettings, slot: str) -> JobRunner:
+    """The runner (cluster, runtime env) and, as ``runner.entrypoint``, the command of a slot.
+
+    With a working dir the job is planned as ``energy submit retrain`` plans it
+    (:func:`energy.distributed.submit.plan`: the repository uploaded, ``cluster/runtime_env.yaml``);
+    the job gets ``--slot`` so that it records the slot as done (:mod:`jobs.retrain`).
+    """
     if rs.entrypoint is not None:
-        return rs.entrypoint.format(mode=sched.mode, slot=slot)
-    return shlex.join(["python", "-m", "jobs.retrain", "--mode", sched.mode, *file.job.args])
+        runner = JobRunner(rs.address, {"env_vars": dict(rs.env)} if rs.env else {})
+        runner.entrypoint = rs.entrypoint.format(mode=sched.mode, slot=slot)
+        return runner
+    args = ["--mode", sched.mode, "--slot", slot, *file.job.args]
+    if rs.working_dir is None:  # the nodes have the code
+        env = {"env_vars": dict(rs.env)} if rs.env else {}
+        runner = JobRunner(rs.address, env)
+        runner.entrypoint = shlex.join(["python", "-m", "jobs.retrain", *args])
+        return runner
+    from energy.distributed.submit import plan
 
-
-def runner_for(rs: RunnerSettings) -> JobRunner:
-    env = runtime_env(
-        Path(rs.working_dir) if rs.working_dir else None,
-        Path(rs.runtime_env_file) if rs.runtime_env_file else None,
-    )
-    if rs.env:
-        env["env_vars"] = {**(env.get("env_vars") or {}), **rs.env}
-    return JobRunner(rs.address, env)
+    sub = plan(
+        "retrain", args, working_dir=Path(rs.working_dir), address=rs.address,
+        runtime_env_file=Path(rs.runtime_env_file) if rs.runtime_env_file else None,
+        env=rs.env, submission_id=slot,
+    )  # fmt: skip
+    runner = JobRunner(rs.address, sub.runtime_env())
+    runner.entrypoint = sub.entrypoint
+    return runner
 
 
 def run_schedule(name: str, settings: dict[str, Any], now: datetime | None = None) -> SlotResult:
@@ -130,10 +141,11 @@ def run_schedule(name: str, settings: dict[str, Any], now: datetime | None = Non
     file = load_schedules(rs.schedules)
     sched = file.get(name)
     slot = slot_id(sched, last_fire(sched, now or now_utc()))
+    runner = job_for(sched, file, rs, slot)
     return run_slot(
-        runner_for(rs),
+        runner,
         slot,
-        entrypoint_for(sched, file, rs, slot),
+        runner.entrypoint,
         retries=file.job.retries,
         backoff_s=file.job.backoff_s,
         notify=webhook(file.job.notify_url),
@@ -204,7 +216,7 @@ class Daemon:
         """Follow again each schedule's current slot that Ray already has (a restart mid-job):
         its retry and failure notification must not be lost. A slot Ray does not know is left
         to the stored next run time and the misfire grace, never started here."""
-        runner = runner_for(self.settings)
+        runner = JobRunner(self.settings.address)
         now = now_utc()
         for s in file.schedules:
             if not s.enabled:

@@ -258,5 +258,6 @@ def resolve_slot(spec: str, file: ScheduleFile, now: datetime) -> str:
 
 def slot_marker(slot: str) -> Path:
     """``<ENERGY_HOME>/retrain/slots/<slot>.done``: written when a slot's run has registered."""
-    home = os.environ.get("ENERGY_HOME", "").strip() or "~/.energy"
-    return Path(os.path.abspath(os.path.expanduser(home))) / "retrain" / "slots" / f"{slot}.done"
+    from energy.home import home
+
+    return home() / "retrain" / "slots" / f"{slot}.done"

@@ -4,6 +4,7 @@ triggered requests per city group."""
 
 from __future__ import annotations
 
+import json
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -159,3 +160,48 @@ def test_consume_runs_a_group_once_per_period(tmp_path: Path):
     assert len(started) == 1 and src.closed == {1: "started", 2: "started", 3: "debounced"}
     consume(src, s, last, NOW + timedelta(hours=25), lambda r: started.append(r.reason))
     assert len(started) == 1  # request 3 was closed as debounced: nothing open
+
+
+def test_job_refuses_a_gappy_window_with_exit_3_and_skips_a_slot_already_run(
+    data, tmp_path, capsys, monkeypatch
+):
+    import yaml
+
+    from energy import home
+    from energy.lifecycle.schedules import slot_marker
+    from jobs import retrain as job
+
+    d = tmp_path / "data"
+    from energy.data.dataset import write_dataset
+
+    write_dataset(data, d)
+    cfg = tmp_path / "tiny.yaml"
+    cfg.write_text(yaml.safe_dump(CFG.model_dump(mode="json")))
+    base = ["--mode", "daily", "--config", str(cfg), "--data", str(d), "--out", str(tmp_path / "o")]
+    with pytest.raises(SystemExit) as e:
+        job.main([*base, "--as-of", "2030-01-01"])
+    assert e.value.code == job.STALE_EXIT and "refusing to retrain" in capsys.readouterr().err
+    monkeypatch.setenv("ENERGY_HOME", str(tmp_path / "home"))
+    home.reset()
+    try:
+        marker = slot_marker("retrain-daily-20200101")
+        marker.parent.mkdir(parents=True)
+        marker.write_text("{}")
+        job.main([*base, "--slot", "retrain-daily-20200101"])  # no training: it already ran
+        assert json.loads(capsys.readouterr().out)["skipped"] == "already ran"
+    finally:
+        home.reset()
+
+
+def test_scheduled_job_is_planned_like_energy_submit():
+    from energy.distributed.scheduler import RunnerSettings, job_for
+    from energy.lifecycle.schedules import load_schedules
+
+    repo = Path(__file__).resolve().parents[2]
+    file = load_schedules(repo / "cluster" / "schedules.yaml")
+    rs = RunnerSettings(schedules="x", address="http://127.0.0.1:1", working_dir=str(repo))
+    r = job_for(file.get("daily"), file, rs, "retrain-daily-20261202")
+    assert r.entrypoint.startswith(
+        "python -m jobs.retrain --mode daily --slot retrain-daily-20261202 --config cpu"
+    )
+    assert r.runtime_env["working_dir"] == str(repo)

@@ -127,10 +127,16 @@ def test_slot_from_a_schedule_name_and_its_marker_under_energy_home(tmp_path, mo
     f = load_schedules(REPO / "cluster" / "schedules.yaml")
     assert resolve_slot("schedule:daily", f, _utc(2026, 12, 2, 9)) == "retrain-daily-20261202"
     assert resolve_slot("retrain-x-1", f, _utc(2026, 12, 2, 9)) == "retrain-x-1"
+    from energy import home
+
     monkeypatch.setenv("ENERGY_HOME", str(tmp_path))
-    assert slot_marker("retrain-daily-20261202") == (
-        tmp_path / "retrain" / "slots" / "retrain-daily-20261202.done"
-    )
+    home.reset()
+    try:
+        assert slot_marker("retrain-daily-20261202") == (
+            tmp_path / "retrain" / "slots" / "retrain-daily-20261202.done"
+        )
+    finally:
+        home.reset()  # resolved again, from the restored environment, by the next caller
 
 
 def test_cli_lists_the_schedules_and_their_next_fires():
