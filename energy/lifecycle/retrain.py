@@ -303,8 +303,32 @@ def retrain(
     run = train if train is not None else _pipeline()
     result = run(config_for(cfg, window), part, out, kind=kind, progress=progress, **pipeline)
     outcome = RetrainOutcome(mode, window, digest, gaps, why, result)
+    _record(outcome)
     notify("retraining_done", outcome.summary())
     return outcome
+
+
+def _record(outcome: RetrainOutcome) -> None:
+    """Why and on what the run retrained: tags on its MLflow run and its registered version."""
+    run_id = getattr(outcome.result, "run_id", None)
+    version = getattr(outcome.result, "version", None)
+    if run_id is None and version is None:
+        return
+    from energy import tracking
+
+    w = outcome.window
+    tags = {
+        "retrain_mode": outcome.mode,
+        "retrain_reason": outcome.reason,
+        "retrain_window": f"{w.start.isoformat()}/{w.end.isoformat()}",
+        "retrain_data_hash": outcome.data_hash,
+    }
+    if run_id is not None:
+        tracking.Run(run_id, tracking.client()).set_tags(tags)
+    if version is not None:
+        cfg = getattr(outcome.result, "config", None)
+        if cfg is not None:
+            tracking.set_version_tags(cfg.promotion.registered_model, version, tags)
 
 
 def _pipeline() -> Callable[..., Any]:

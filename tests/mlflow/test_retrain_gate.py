@@ -39,6 +39,10 @@ def test_a_worse_retrain_registers_but_does_not_promote(synth_data, tmp_path, mo
     assert tracking.alias_version(model_name, "champion") == "1"
     assert worse.result.protocol.as_dict()["start"] >= worse.window.as_dict()["start"][:10]
     assert worse.result.data_hash == worse.data_hash  # the window's own hash, on the version
-    assert tracking.get_version(model_name, "2").tags["data_hash"] == worse.data_hash
+    v2 = tracking.get_version(model_name, "2")
+    assert v2.tags["data_hash"] == worse.data_hash and v2.tags["retrain_mode"] == "daily"
+    run_tags = tracking.client().get_run(worse.result.run_id).data.tags
+    assert run_tags["retrain_reason"] == "scheduled daily"
+    assert run_tags["retrain_data_hash"] == worse.data_hash
     [(kind, payload)] = events
     assert kind == "retraining_done" and payload["promoted"] is False and payload["version"] == "2"
