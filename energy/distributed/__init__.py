@@ -8,6 +8,8 @@
 * :mod:`.fanout`: per-city models as Ray tasks, several cities per task;
 * :mod:`.backend`: ``with ray_training(settings): model.fit(...)`` routes a forecaster's fits there;
 * :mod:`.tune`, :mod:`.search_space`, :mod:`.tune_trial`: hyper-parameter search with Ray Tune.
+* :mod:`.retrain_jobs`, :mod:`.scheduler`: scheduled retraining as Ray jobs (one job per slot,
+  retried once, failures notified) and the ``energy schedule run`` daemon (APScheduler).
 
 The models' own code (``energy.models``) stays Ray-free: each model describes its fit as a job
 (``training_job``) that the same loop functions run in-process, in Ray workers or in Tune trials.
