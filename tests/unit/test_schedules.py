@@ -150,3 +150,23 @@ def test_cli_lists_the_schedules_and_their_next_fires():
     assert "daily" in res.output and "retrain-weekly-" in res.output
     res = CliRunner().invoke(app, ["schedule", "next", "--schedules", file, "-n", "3"])
     assert res.exit_code == 0 and len(res.output.strip().splitlines()) == 6
+
+
+@pytest.mark.parametrize(
+    ("zone", "cron", "start", "n"),
+    [
+        ("America/New_York", "0 2 * * *", _utc(2026, 3, 6), 5),  # spring gap
+        ("America/New_York", "0 1 * * 0", _utc(2026, 10, 20), 4),  # autumn fold, Sunday 01:00
+        ("Europe/Berlin", "0 2 * * *", _utc(2026, 10, 23), 5),  # autumn fold, 02:00
+    ],
+)
+def test_the_daemons_trigger_fires_once_per_slot_as_apscheduler_drives_it(zone, cron, start, n):
+    from energy.distributed.scheduler import ScheduleTrigger
+
+    trig = ScheduleTrigger(Schedule(name="x", mode="daily", cron=cron, timezone=zone))
+    prev, times = None, []
+    for _ in range(n):  # APScheduler asks with the previous fire time and the current time
+        prev = trig.get_next_fire_time(prev, prev or start)
+        times.append(prev)
+    days = [t.strftime("%Y%m%d") for t in times]
+    assert len(set(days)) == n and sorted(times) == times
