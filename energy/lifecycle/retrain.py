@@ -25,6 +25,7 @@ from __future__ import annotations
 import math
 import os
 from collections.abc import Callable
+from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -260,6 +261,7 @@ def retrain(
     settings: RetrainSettings | None = None,
     notify: Notify = _no_notify,
     train: Callable[..., Any] | None = None,
+    session: Callable[[], AbstractContextManager[Any]] | None = None,
     progress: Progress = _quiet,
     **pipeline: Any,
 ) -> RetrainOutcome:
@@ -277,6 +279,8 @@ def retrain(
         settings: windows, gap limit, debounce.
         notify: told about refusals and outcomes.
         train: the pipeline (default :func:`energy.lifecycle.pipeline.train_and_register`).
+        session: opens the training backend (e.g. the job's Ray cluster) and yields it as the
+            pipeline's ``backend``; entered only once the window passed the data check.
         progress: one line per step.
         **pipeline: passed on to ``train`` (``backend``, ``register``, ``track``).
 
@@ -301,7 +305,10 @@ def retrain(
     digest = str(part.manifest["content_hash"])
     progress(f"window data hash {digest[:12]}; largest gap share {max(gaps.values()):.1%}")
     run = train if train is not None else _pipeline()
-    result = run(config_for(cfg, window), part, out, kind=kind, progress=progress, **pipeline)
+    with session() if session is not None else nullcontext() as backend:
+        if backend is not None:
+            pipeline["backend"] = backend
+        result = run(config_for(cfg, window), part, out, kind=kind, progress=progress, **pipeline)
     outcome = RetrainOutcome(mode, window, digest, gaps, why, result)
     _record(outcome)
     notify("retraining_done", outcome.summary())
@@ -333,7 +340,6 @@ def _record(outcome: RetrainOutcome) -> None:
 
 def _pipeline() -> Callable[..., Any]:
     """The one training pipeline (imported late: it brings tracking and the models)."""
-    import importlib
+    from energy.lifecycle.pipeline import train_and_register
 
-    fn: Callable[..., Any] = importlib.import_module("energy.lifecycle.pipeline").train_and_register
-    return fn
+    return train_and_register
