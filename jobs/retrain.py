@@ -75,4 +75,6 @@ def main(argv: list[str] | None = None) -> None:
 
 
 if __name__ == "__main__":
-    main()
+    from energy.errors import run_edge
+
+    run_edge(main)  # a bad value: one line, exit 2
