@@ -44,6 +44,7 @@ def address() -> Iterator[str]:
     # (real clusters keep auth on: NOTES.md); restored afterwards
     old = os.environ.get("RAY_AUTH_MODE")
     os.environ["RAY_AUTH_MODE"] = "disabled"
+    os.environ.pop("RAY_ADDRESS", None)  # left by an earlier module's backend: not this instance
     port = _free_port()  # never 8265: other Ray users on the machine
     ray.init(
         address="local", num_cpus=1, include_dashboard=True, dashboard_host="127.0.0.1",
