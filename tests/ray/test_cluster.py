@@ -60,6 +60,13 @@ def two_nodes(tmp_path_factory: pytest.TempPathFactory):
 
     port = _free_port()  # never the default 8265: other Ray users on the machine
     user_home = tmp_path_factory.mktemp("home")
+    # An earlier ray.init in this process leaves RAY_AUTH_MODE=token in the environment (and the
+    # driver holds the token of the real ~/.ray/auth_token): the nodes, started with HOME in a
+    # temporary folder, must read that same token, or their GCS refuses to start.
+    auth = pytest.MonkeyPatch()
+    real_token = Path.home() / ".ray" / "auth_token"
+    if os.environ.get("RAY_AUTH_MODE") == "token" and real_token.is_file():
+        auth.setenv("RAY_AUTH_TOKEN_PATH", str(real_token))
     with pytest.MonkeyPatch.context() as mp:  # what the nodes' processes (and jobs) inherit
         mp.setenv("HOME", str(user_home))
         for var in ("MLFLOW_TRACKING_URI", "ENERGY_HOME", "ENERGY_TRACKING"):
@@ -82,6 +89,7 @@ def two_nodes(tmp_path_factory: pytest.TempPathFactory):
     finally:
         ray.shutdown()
         cluster.shutdown()
+        auth.undo()
 
 
 def test_fanout_runs_on_both_nodes(two_nodes):
