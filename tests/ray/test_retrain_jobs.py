@@ -44,6 +44,7 @@ def address() -> Iterator[str]:
     # (real clusters keep auth on: NOTES.md); restored afterwards
     old = os.environ.get("RAY_AUTH_MODE")
     os.environ["RAY_AUTH_MODE"] = "disabled"
+    _reset_auth()  # this process cached the mode of an earlier ray.init
     os.environ.pop("RAY_ADDRESS", None)  # left by an earlier module's backend: not this instance
     port = _free_port()  # never 8265: other Ray users on the machine
     ray.init(
@@ -58,6 +59,15 @@ def address() -> Iterator[str]:
             os.environ.pop("RAY_AUTH_MODE", None)
         else:
             os.environ["RAY_AUTH_MODE"] = old
+        _reset_auth()  # or every later ray.init in this process waits forever for its GCS
+
+
+def _reset_auth() -> None:
+    """Make Ray re-read the auth mode and token from the environment (Ray 2.60 caches both per
+    process; its own tests reset them the same way)."""
+    from ray._private.authentication_test_utils import reset_auth_token_state
+
+    reset_auth_token_state()
 
 
 def _runner(address: str) -> JobRunner:
