@@ -18,9 +18,9 @@ $(BIN)/energy: pyproject.toml constraints.txt
 install: $(BIN)/energy
 
 # make test: what CI runs (well inside its 20-minute budget on 2 cores); the long multi-node
-# tier (marker `cluster`) runs with make test-all.
+# tier (marker `cluster`) and the heavy checks (marker `slow`) run with make test-all.
 test: install
-	$(BIN)/pytest -q -m "not cluster"
+	$(BIN)/pytest -q -m "not cluster and not slow"
 
 test-all: install
 	$(BIN)/pytest -q
